@@ -1,0 +1,37 @@
+# make lab | make test | make demo | make bench | make gallery
+# Each target creates .venv and installs the package with its dev extra when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8888
+
+.PHONY: lab test demo bench gallery setup clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m labutils transfer --method caracalla-roebel --content moonlight_piano --style ode_violin \
+		--steps 60 --duration 3
+	@echo "The run folder printed above holds result.wav, spectrograms.png, config.json and losses.csv."
+
+bench: $(STAMP)
+	$(BIN)/python -m labutils bench --method caracalla-roebel --json
+
+gallery: $(STAMP)
+	$(BIN)/python -m labutils.gallery
+
+clean-venv:
+	rm -rf $(VENV)
