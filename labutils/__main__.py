@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import warnings
 from typing import Any, Sequence
 
 from . import audio as A
@@ -173,12 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # the lab's own warnings (e.g. random weights offline) are printed as one "note:" line instead
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"labutils\..*")
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted; nothing was saved for this run", file=sys.stderr)
         return 130

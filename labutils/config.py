@@ -106,7 +106,44 @@ class CaracallaRoebelConfig(TransferConfig):
         return self
 
 
-CONFIGS: dict[str, type[TransferConfig]] = {"caracalla-roebel": CaracallaRoebelConfig}
+@dataclass
+class VGG19Config(TransferConfig):
+    """Attempt 1: ImageNet VGG-19 on spectrograms copied to three channels (the report's script)."""
+
+    steps: int = _f(6000, "optimisation steps (the report ran 6000 and 15000)", min=1, max=100000)
+    sample_rate: int = _f(22050, "sample rate the clips are loaded at (Hz; librosa's default, as in the report)",
+                          min=4000, max=192000)
+    n_fft: int = _f(2048, "STFT frame size (samples)", min=16, max=8192)
+    hop_length: int = _f(512, "STFT hop size (samples)", min=1, max=8192, cli="hop")
+    scale: str = _f("db", "what VGG sees: power in dB (the report) or the log compression", choices=("db", "log"))
+    compression: float = _f(1000.0, "log-compression factor C when scale is log", min=1e-3, max=1e6, log=True)
+    imagenet_norm: bool = _f(False, "scale the input to [0, 1] and apply ImageNet's mean and std")
+    resize_style: bool = _f(True, "resize the style spectrogram in time to the content's (the report's choice)")
+    content_layers: tuple = _f(("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), "VGG layers for the content loss")
+    style_layers: tuple = _f(("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), "VGG layers for the style loss")
+    weights: str = _f("auto", "auto (ImageNet, random when offline), random, or a path to vgg19 weights")
+
+    method = "vgg19"
+
+
+@dataclass
+class Wav2Vec2Config(TransferConfig):
+    """Attempt 2: the convolutional feature encoder of a Wav2Vec2 music-genre model, on the waveform."""
+
+    steps: int = _f(4000, "optimisation steps (the report ran 4000)", min=1, max=100000)
+    content_layers: tuple = _f(tuple(f"conv{i}" for i in range(7)), "encoder layers (conv0-conv6) for the content loss")
+    style_layers: tuple = _f(tuple(f"conv{i}" for i in range(7)), "encoder layers (conv0-conv6) for the style loss")
+    weights: str = _f("auto", "auto (the Hugging Face model, random when offline), random, or a local model folder")
+    model_id: str = _f("dima806/music_genres_classification", "Hugging Face model id of the genre classifier")
+
+    method = "wav2vec2"
+
+
+CONFIGS: dict[str, type[TransferConfig]] = {
+    "vgg19": VGG19Config,
+    "wav2vec2": Wav2Vec2Config,
+    "caracalla-roebel": CaracallaRoebelConfig,
+}
 
 
 def config_for(method: str, **values: Any) -> TransferConfig:

@@ -116,3 +116,17 @@ def to_db(mag: torch.Tensor, *, floor_db: float = -80.0) -> torch.Tensor:
     """Magnitude in decibels relative to its maximum, floored at ``floor_db``."""
     ref = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-10)
     return (20 * torch.log10(mag.clamp_min(1e-10) / ref)).clamp_min(floor_db)
+
+
+def power_db(mag: torch.Tensor, *, top_db: float = 80.0) -> torch.Tensor:
+    """Power in decibels, 10 log10(|X|^2), floored at ``top_db`` below each clip's maximum (as
+    librosa's power_to_db with ref=1, the report's attempt 1). Shape kept; differentiable."""
+    db = 10 * torch.log10(mag.square().clamp_min(1e-10))
+    floor = db.amax(dim=(-2, -1), keepdim=True).detach() - top_db
+    return torch.maximum(db, floor)
+
+
+def from_power_db(db: torch.Tensor) -> torch.Tensor:
+    """Magnitude from power in decibels: sqrt(10^(dB/10)), the inverse of :func:`power_db` above
+    its floor."""
+    return torch.pow(10.0, db / 20.0)

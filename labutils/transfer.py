@@ -344,7 +344,142 @@ def solve(
     )
 
 
-METHODS: dict[str, Callable[..., Problem]] = {"caracalla-roebel": build_caracalla_roebel}
+def _gram_loss_fn(net: torch.nn.Module, to_input: Callable[[torch.Tensor], torch.Tensor], content_in: torch.Tensor,
+                  style_in: torch.Tensor, cfg: TransferConfig, beta: torch.Tensor) -> LossFn:
+    """Content loss on ``cfg.content_layers`` and Gram style loss on ``cfg.style_layers`` of ``net``."""
+    names = list(net.layer_names)
+    c_idx = [names.index(n) for n in cfg.content_layers]
+    s_idx = [names.index(n) for n in cfg.style_layers]
+    with torch.no_grad():
+        content_feats = net.features(content_in)
+        targets = L.Targets(content=[content_feats[i] for i in c_idx] if cfg.alpha > 0 else None,
+                            style=L.grams([net.features(style_in)[i] for i in s_idx]))
+        del content_feats
+
+    def loss_fn(p: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = net.features(to_input(p))
+        c = (L.content_loss([feats[i] for i in c_idx], targets.content) if targets.content
+             else torch.zeros(p.shape[0], device=p.device))
+        s = L.style_loss(L.grams([feats[i] for i in s_idx]), targets.style)
+        return {"total": L.total_loss(c, s, alpha=cfg.alpha, beta=beta), "content": c, "style": s}
+
+    return loss_fn
+
+
+def _union(*groups: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        out.extend(n for n in group if n not in out)
+    return out
+
+
+def build_vgg19(content: torch.Tensor, style: torch.Tensor, cfg, betas: Sequence[float] | None = None) -> Problem:
+    """Set up attempt 1: VGG-19 on the spectrogram (dB or log-compressed) copied to 3 channels.
+
+    The optimised variable is the one-channel spectrogram ``(B, F, T)``; the result comes back
+    through Griffin-Lim.
+
+    Notebook: notebooks/01_vgg19.ipynb
+    """
+    from .nets import VGGFeatures
+
+    cfg.validate()
+    device = pick_device(cfg.device)
+    betas = _check_betas(betas, cfg)
+    content, style = _check_pair(content, style, cfg, device)
+    net = VGGFeatures(layers=_union(cfg.content_layers, cfg.style_layers), weights=cfg.weights,
+                      imagenet_norm=cfg.imagenet_norm, device=device)
+    stft_kw = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+
+    def forward_spec(audio: torch.Tensor) -> torch.Tensor:
+        mag = S.magnitude(audio, **stft_kw)
+        return S.power_db(mag) if cfg.scale == "db" else S.compress(mag, compression=cfg.compression)
+
+    with torch.no_grad():
+        content_spec, style_spec = forward_spec(content), forward_spec(style)
+        if cfg.resize_style and style_spec.shape != content_spec.shape:
+            style_spec = torch.nn.functional.interpolate(style_spec[None, None], size=content_spec.shape,
+                                                         mode="bilinear", align_corners=False)[0, 0]
+        lo, hi = content_spec.min(), content_spec.max()
+    if cfg.imagenet_norm:
+        def to_input(p: torch.Tensor) -> torch.Tensor:
+            return (p - lo) / (hi - lo).clamp_min(1e-6)
+    else:
+        def to_input(p: torch.Tensor) -> torch.Tensor:
+            return p
+    beta = torch.tensor(betas, device=device, dtype=torch.float32)
+    loss_fn = _gram_loss_fn(net, to_input, to_input(content_spec), to_input(style_spec), cfg, beta)
+    batch = len(betas)
+    if cfg.init == "content":
+        init = content_spec.expand(batch, -1, -1).clone()
+    else:
+        gen = torch.Generator().manual_seed(cfg.seed)
+        init = (lo + (hi - lo) * torch.rand(batch, *content_spec.shape, generator=gen).to(device))
+
+    def decode(p: torch.Tensor) -> torch.Tensor:
+        mag = S.from_power_db(p) if cfg.scale == "db" else S.decompress(p, compression=cfg.compression)
+        return S.griffin_lim(mag, **stft_kw, n_iter=cfg.griffin_lim_iters, seed=cfg.seed, length=content.shape[-1])
+
+    def preview(p: torch.Tensor) -> torch.Tensor:
+        mag = S.from_power_db(p) if cfg.scale == "db" else S.decompress(p, compression=1000.0)
+        return S.compress(mag / mag.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-8) * 100, compression=1000.0)
+
+    return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=preview, lr=cfg.lr,
+                   weights=net.weights_info.as_dict(), device=device)
+
+
+def build_wav2vec2(content: torch.Tensor, style: torch.Tensor, cfg, betas: Sequence[float] | None = None) -> Problem:
+    """Set up attempt 2: the Wav2Vec2 genre model's conv encoder on the 16 kHz waveform.
+
+    The clips are resampled to 16 kHz, the 16 kHz waveform is optimised, and the result is
+    resampled back to ``cfg.sample_rate``.
+
+    Notebook: notebooks/02_wav2vec2.ipynb
+    """
+    import torchaudio.functional as AF
+
+    from .nets import WAV2VEC2_RATE, Wav2Vec2Features
+
+    cfg.validate()
+    device = pick_device(cfg.device)
+    betas = _check_betas(betas, cfg)
+    content, style = _check_pair(content, style, cfg, device)
+    layers = _union(cfg.content_layers, cfg.style_layers)
+    bad = [n for n in layers if n not in {f"conv{i}" for i in range(7)}]
+    if bad:
+        raise ConfigError(f"wav2vec2 has no layer {', '.join(bad)}; choose from conv0 ... conv6")
+    net = Wav2Vec2Features(layers=[int(n[4:]) for n in layers], weights=cfg.weights, model_id=cfg.model_id,
+                           device=device)
+    rate = cfg.sample_rate
+    with torch.no_grad():
+        content16 = AF.resample(content, rate, WAV2VEC2_RATE)
+        style16 = AF.resample(style, rate, WAV2VEC2_RATE)
+    if content16.shape[-1] < 400:
+        raise ConfigError("wav2vec2 needs at least 25 ms of audio at 16 kHz; use a longer --duration")
+    beta = torch.tensor(betas, device=device, dtype=torch.float32)
+    loss_fn = _gram_loss_fn(net, lambda p: p, content16, style16, cfg, beta)
+    batch = len(betas)
+    if cfg.init == "content":
+        init = content16.expand(batch, -1).clone()
+    else:
+        gen = torch.Generator().manual_seed(cfg.seed)
+        init = 0.1 * torch.randn(batch, content16.shape[-1], generator=gen).to(device)
+
+    def decode(p: torch.Tensor) -> torch.Tensor:
+        return A.fit_length(AF.resample(p, WAV2VEC2_RATE, rate), content.shape[-1])
+
+    def preview(p: torch.Tensor) -> torch.Tensor:
+        return S.log_spectrogram(decode(p), n_fft=cfg.n_fft, hop_length=cfg.hop_length, compression=1000.0)
+
+    return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=preview, lr=cfg.lr,
+                   weights=net.weights_info.as_dict(), device=device)
+
+
+METHODS: dict[str, Callable[..., Problem]] = {
+    "vgg19": build_vgg19,
+    "wav2vec2": build_wav2vec2,
+    "caracalla-roebel": build_caracalla_roebel,
+}
 
 
 def load_pair(content: str | Path | torch.Tensor, style: str | Path | torch.Tensor,

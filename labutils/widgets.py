@@ -53,10 +53,13 @@ def control_for(f: dataclasses.Field, value: Any) -> W.Widget:
 
 def _read(f: dataclasses.Field, widget: W.Widget) -> Any:
     if str(f.type) == "tuple":
-        try:
-            return tuple(int(x) for x in widget.value.replace(" ", "").split(",") if x)
-        except ValueError:
-            raise LabError(f"{f.name}: give whole numbers separated by commas, e.g. 3,5,7") from None
+        items = [x for x in widget.value.replace(" ", "").split(",") if x]
+        if all(isinstance(v, int) for v in f.default_factory()):
+            try:
+                return tuple(int(x) for x in items)
+            except ValueError:
+                raise LabError(f"{f.name}: give whole numbers separated by commas, e.g. 3,5,7") from None
+        return tuple(items)
     return widget.value
 
 
@@ -189,7 +192,10 @@ class TransferPanel:
             self._show(result)
             where = f" Saved in <code>{self.run_folder}</code>." if self.run_folder else ""
             note = f" {result.message}." if result.message else ""
-            self.status.value = f"Done: {result.steps_done} steps in {result.wall_time:.1f} s.{note}{where}"
+            weights = result.weights.get("note", "")
+            warn = f"<br><span style='color:#a60'>&#9888; {weights}</span>" if not result.weights.get("pretrained") \
+                and weights and "random-multiscale" not in result.weights.get("name", "") else ""
+            self.status.value = f"Done: {result.steps_done} steps in {result.wall_time:.1f} s.{note}{where}{warn}"
         except LabError as exc:
             self.error = str(exc)
             self.status.value = f"<span style='color:#b00'>&#9888; {exc}</span>"
