@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
+QUICK  ?= 0
 
 .PHONY: lab test demo bench gallery setup clean-venv
 
@@ -30,8 +31,14 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m labutils bench --method caracalla-roebel --json
 
+# Execute every notebook top to bottom into outputs/gallery/ (QUICK=1 for the quick mode).
 gallery: $(STAMP)
-	$(BIN)/python -m labutils.gallery
+	@mkdir -p outputs/gallery
+	@for nb in notebooks/[0-9]*.ipynb; do \
+		name=$$(basename $$nb); echo "== $$name"; \
+		(cd notebooks && LAB_QUICK=$(QUICK) ../$(BIN)/papermill --cwd . $$name ../outputs/gallery/$$name) || exit 1; \
+	done
+	@echo "Executed notebooks are in outputs/gallery/"
 
 clean-venv:
 	rm -rf $(VENV)

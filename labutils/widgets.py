@@ -43,6 +43,8 @@ def control_for(f: dataclasses.Field, value: Any) -> W.Widget:
         return W.Checkbox(value=bool(value), indent=False, **{k: v for k, v in common.items() if k != "style"})
     if kind == "tuple":
         return W.Text(value=",".join(str(v) for v in value), **common)
+    if kind == "str":
+        return W.Text(value=value, **common)
     if kind == "int":
         return W.BoundedIntText(value=value, min=meta.get("min", 0), max=meta.get("max", 10**9), **common)
     if meta.get("log") and meta.get("min", 0) > 0:

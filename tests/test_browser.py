@@ -1,0 +1,349 @@
+"""Notebook 03 in a real browser: JupyterLab + headless Chromium, driving the TransferPanel widgets.
+
+Starts JupyterLab (LAB_QUICK=1) on a free local port with a random token and throwaway Jupyter
+config/data/runtime folders (the kernel spec and the ipywidgets lab extension still come from the
+venv's sys.prefix), runs every cell, then uses the panel: a 3-step run, a long run stopped with
+Stop, and another 3-step run. JupyterLab's autosave is off and checkpoints go to a temp folder, so
+the committed notebook is never written; run folders created during the test are removed.
+
+Needs /usr/bin/chromium: without it the test skips, except under CI, where it fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = "notebooks/03_caracalla_roebel.ipynb"
+OUTPUTS = ROOT / "outputs"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+# JupyterLab user settings written into the throwaway config dir
+LAB_SETTINGS = {
+    # never write the committed notebook (it must carry no outputs)
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    # no "news" toast, no update check (no network here anyway)
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # render every cell so that prompts and outputs of the whole notebook are in the DOM
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+
+def _need_browser() -> None:
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "the playwright Python package is missing (pip install -e '.[dev]')"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run under CI: {reason}")
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url: str, token: str, method: str = "GET", timeout: float = 5.0) -> int:
+    req = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        return response.status
+
+
+def _descendants(pid: int) -> list:
+    try:
+        import psutil
+
+        return psutil.Process(pid).children(recursive=True)
+    except Exception:
+        return []
+
+
+def _run_folders() -> set[str]:
+    return {p.name for p in OUTPUTS.iterdir() if p.is_dir()} if OUTPUTS.is_dir() else set()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A running JupyterLab: yields (base_url, token); always shut down, kernels included."""
+    _need_browser()
+    tmp = tmp_path_factory.mktemp("jupyter")
+    config, data, runtime, checkpoints, ipython = (tmp / n for n in ("config", "data", "runtime", "checkpoints", "ipython"))
+    for d in (config, data, runtime, checkpoints, ipython):
+        d.mkdir()
+    for plugin, values in LAB_SETTINGS.items():
+        package, name = plugin.rsplit("/", 1)
+        path = config / "lab" / "user-settings" / package / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    port, token = _free_port(), secrets.token_hex(24)
+    env = dict(os.environ, LAB_QUICK="1", JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(data),
+               JUPYTER_RUNTIME_DIR=str(runtime), IPYTHONDIR=str(ipython), MPLBACKEND="Agg",
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("JUPYTER_PATH", None)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.token={token}",
+           "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+           f"--ServerApp.root_dir={ROOT}", f"--FileCheckpoints.checkpoint_dir={checkpoints}",
+           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    before = _run_folders()
+    started = time.time()
+
+    def shutdown() -> None:
+        kids = _descendants(proc.pid)  # kernels run in sessions of their own: remember them first
+        if proc.poll() is None:
+            try:
+                _request(f"{base}/api/shutdown", token, method="POST")  # also shuts the kernels down
+            except Exception:
+                pass
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+                try:
+                    proc.wait(wait)
+                except subprocess.TimeoutExpired:
+                    pass
+        for kid in kids:
+            try:
+                if kid.is_running():
+                    kid.kill()
+                    kid.wait(5)
+            except Exception:
+                pass
+        log.close()
+        # remove the run folders made while the server ran (the notebook's out_dir is ../outputs)
+        for name in sorted(_run_folders() - before):
+            path = OUTPUTS / name
+            if "_caracalla-roebel_" in name and path.stat().st_mtime >= started - 1:
+                shutil.rmtree(path, ignore_errors=True)
+
+    try:
+        deadline = time.time() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{(tmp / 'server.log').read_text()[-4000:]}")
+            try:
+                if _request(f"{base}/api/status", token, timeout=2) == 200:
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"jupyter lab did not answer in 90 s:\n{(tmp / 'server.log').read_text()[-4000:]}")
+            time.sleep(0.3)
+        yield base, token
+    finally:
+        shutdown()
+
+
+@pytest.fixture
+def page(lab):
+    """A headless Chromium page on notebook 03 (not yet waited for)."""
+    from playwright.sync_api import sync_playwright
+
+    base, token = lab
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.set_default_timeout(30_000)
+            pg = context.new_page()
+            pg.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", wait_until="domcontentloaded")
+            yield pg
+        finally:
+            browser.close()
+
+
+def _screenshot(pg, name: str) -> None:
+    OUTPUTS.mkdir(exist_ok=True)
+    path = OUTPUTS / f"browser-failure-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+    try:
+        pg.screenshot(path=str(path), full_page=True)
+        print(f"failure screenshot: {path}", file=sys.stderr)
+    except Exception as exc:  # the page may be gone; the original error matters more
+        print(f"could not save a failure screenshot: {exc}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------
+def _wait_for_kernel(pg, timeout: float = 90) -> None:
+    pg.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=timeout * 1000)
+    pg.wait_for_function(
+        """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
+                   return s && s.dataset.status === 'idle'; }""", timeout=timeout * 1000)
+
+
+def _run_all(pg) -> None:
+    """Run > Run All Cells from the menu bar; the command palette as a fallback."""
+    pg.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+    try:
+        pg.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(timeout=10_000)
+        pg.locator(".lm-Menu-item[data-command='notebook:run-all-cells']").click(timeout=10_000)
+        return
+    except Exception:
+        pg.keyboard.press("Escape")
+    pg.keyboard.press("Control+Shift+C")
+    palette = pg.locator(".jp-ModalCommandPalette input, #command-palette input").first
+    palette.fill("Run All Cells")
+    pg.locator(".lm-CommandPalette-item[data-command='notebook:run-all-cells']").first.click()
+
+
+NOTEBOOK_STATE = """() => {
+    const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+    if (!nb) return {state: 'missing'};
+    const errors = [...nb.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"],'
+                                          + ' .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')];
+    if (errors.length) return {state: 'error', text: errors.map(e => e.innerText).join('\\n').slice(0, 3000)};
+    const prompts = [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.innerText.trim());
+    const done = prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p));
+    return {state: done ? 'done' : 'running', prompts};
+}"""
+
+
+def _wait_for_notebook(pg, timeout: float = 150) -> None:
+    deadline, state = time.time() + timeout, {}
+    while time.time() < deadline:
+        state = pg.evaluate(NOTEBOOK_STATE)
+        if state["state"] == "error":
+            raise AssertionError(f"a notebook cell failed:\n{state['text']}")
+        if state["state"] == "done":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the notebook did not finish in {timeout:.0f} s; prompts: {state.get('prompts')}")
+
+
+class Panel:
+    """The TransferPanel as the browser shows it."""
+
+    def __init__(self, pg):
+        self.pg = pg
+        self.root = pg.locator(".lab-panel").first
+        self.status = self.root.locator(":scope > .widget-html").first
+        self.run = self.root.get_by_role("button", name="Run", exact=True)
+        self.stop = self.root.get_by_role("button", name="Stop", exact=True)
+        self.result = self.root.locator(".lab-result").first
+
+    def control(self, name: str):
+        return self.root.locator(".widget-inline-hbox").filter(
+            has=self.pg.locator("label.widget-label", has_text=re.compile(rf"^{re.escape(name)}$"))).locator("input")
+
+    def set(self, name: str, value) -> None:
+        box = self.control(name)
+        box.fill(str(value))
+        box.press("Enter")  # number boxes send their value on Enter or blur
+        self.pg.wait_for_timeout(200)
+        assert box.input_value() == str(value), f"{name} shows {box.input_value()!r}, not {value!r} (outside its bounds?)"
+
+    def status_text(self) -> str:
+        return self.status.inner_text()
+
+    def wait_status(self, pattern: str, timeout: float = 60) -> str:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.status_text()
+            if re.search(pattern, text):
+                return text
+            if "\u26a0" in text and "stopped" not in text:
+                raise AssertionError(f"the panel reports an error: {text}")
+            time.sleep(0.25)
+        raise AssertionError(f"status never matched {pattern!r} within {timeout:.0f} s; it says: {self.status_text()!r}")
+
+    def mark_result_stale(self) -> None:
+        self.result.evaluate("el => el.querySelectorAll('img, audio').forEach(x => x.dataset.stale = '1')")
+
+    def wait_fresh_result(self, timeout: float = 30) -> None:
+        self.result.locator("img.lab-spectrograms:not([data-stale])").first.wait_for(state="visible",
+                                                                                   timeout=timeout * 1000)
+        audio = self.result.locator("audio:not([data-stale])")
+        audio.first.wait_for(state="attached", timeout=timeout * 1000)
+        assert audio.count() == 3, f"expected 3 players (content, style, result), found {audio.count()}"
+
+
+def test_notebook_03_panel_in_jupyterlab(page, request):
+    try:
+        _drive_panel(page)
+    except BaseException:
+        _screenshot(page, request.node.name)
+        raise
+    shot = os.environ.get("LAB_BROWSER_SCREENSHOT")  # set it to look at the page after a pass
+    if shot:
+        page.screenshot(path=shot, full_page=True)
+
+
+def _drive_panel(pg) -> None:
+    _wait_for_kernel(pg)
+    _run_all(pg)
+    _wait_for_notebook(pg)
+
+    panel = Panel(pg)
+    panel.root.scroll_into_view_if_needed()
+    # the notebook's own panel.run() (8 steps in quick mode) has filled the result area
+    panel.wait_status(r"Done: 8 steps", timeout=10)
+    assert panel.result.locator("img.lab-spectrograms").count() == 1
+
+    # 1. a short run started from the widgets
+    panel.set("steps", 3)
+    panel.mark_result_stale()
+    panel.run.click()
+    text = panel.wait_status(r"Done: 3 steps in [\d.]+ s\.")
+    assert "stopped" not in text
+    panel.wait_fresh_result()
+    assert panel.run.is_enabled() and panel.stop.is_disabled()
+
+    # 2. a long run, stopped
+    panel.set("steps", 100000)
+    panel.set("duration", 2)
+    panel.run.click()
+    panel.wait_status(r"Running caracalla-roebel", timeout=15)
+    assert panel.run.is_disabled() and panel.stop.is_enabled()
+    pg.wait_for_timeout(2000)
+    assert "Running" in panel.status_text(), f"the long run ended by itself: {panel.status_text()!r}"
+    panel.mark_result_stale()
+    panel.stop.click()
+    text = panel.wait_status(r"stopped by request", timeout=15)
+    assert re.search(r"Done: \d+ steps", text), text
+    panel.run.wait_for(state="visible")
+    pg.wait_for_function("el => !el.disabled", arg=panel.run.element_handle(), timeout=5000)
+    assert panel.stop.is_disabled()
+    panel.wait_fresh_result()  # a stopped run keeps and shows what it has
+
+    # 3. the panel still works after a stop
+    panel.set("steps", 3)
+    panel.set("duration", 1)
+    panel.mark_result_stale()
+    panel.run.click()
+    text = panel.wait_status(r"Done: 3 steps in [\d.]+ s\.(?!.*stopped)")
+    assert "stopped" not in text
+    panel.wait_fresh_result()
