@@ -91,6 +91,41 @@ def _config_from(args: argparse.Namespace):
     return cfg, (betas if betas and len(betas) > 1 else None)
 
 
+def _configs_for(args: argparse.Namespace, methods: list[str]) -> dict[str, Any]:
+    """One config per method from the shared flags; a flag applies to the methods that have it."""
+    unknown = [m for m in methods if m not in CONFIGS]
+    if unknown:
+        raise ConfigError(f"unknown method {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    given = {name: getattr(args, name) for name in _fields() if getattr(args, name) is not None}
+    for name in given:
+        if not any(name in {f.name for f in dataclasses.fields(CONFIGS[m])} for m in methods):
+            raise ConfigError(f"{_flag(_fields()[name])} applies to none of the methods {', '.join(methods)}")
+    configs = {}
+    for method in methods:
+        own = {f.name: f for f in dataclasses.fields(CONFIGS[method])}
+        values = {n: _parse_value(own[n], t) for n, t in given.items() if n in own}
+        configs[method] = CONFIGS[method](**values).validate()
+    return configs
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    methods = [m for m in args.methods.split(",") if m] if args.methods else list(transfer.METHODS)
+    configs = _configs_for(args, methods)
+    runs.check_out_dir(args.out)
+    if args.benchmark:
+        means, folder = runs.benchmark(methods=methods, configs=configs, out_dir=args.out, progress=not args.quiet)
+        print((folder / "summary.md").read_text())
+        print(folder)
+        return 0
+    if not args.content or not args.style:
+        raise ConfigError("compare needs --content and --style (or --benchmark for the whole benchmark set)")
+    comp = runs.compare(args.content, args.style, truth=args.truth, methods=methods, configs=configs,
+                        out_dir=args.out, progress=not args.quiet)
+    print((comp.folder / "metrics.md").read_text())
+    print(comp.folder)
+    return 0
+
+
 def _cmd_examples(args: argparse.Namespace) -> int:
     clips = A.catalog()
     print(f"{'name':<20} {'seconds':>7}  {'instrument':<11} {'kind':<9} source")
@@ -167,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON object")
             p.add_argument("--repeat", type=int, default=5, help="timed steps (after 2 warm-up steps)")
             p.add_argument("--no-reference", action="store_true", help="skip timing the reference path")
+    p = sub.add_parser("compare", help="run several attempts on one pair (or the benchmark set) and score them")
+    p.add_argument("--content", help="content clip: a path or a bundled clip name")
+    p.add_argument("--style", help="style clip: a path or a bundled clip name")
+    p.add_argument("--truth", help="the right answer, when it exists (content's melody on the style's instrument)")
+    p.add_argument("--methods", help=f"comma list from {', '.join(CONFIGS)} (default: all)")
+    p.add_argument("--benchmark", action="store_true", help="run every benchmark triple and print mean scores")
+    p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the report folder is made")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(p)
+    p.set_defaults(func=_cmd_compare, method=None)
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--out", default=str(runs.DEFAULT_OUT))
     p.set_defaults(func=_cmd_runs)

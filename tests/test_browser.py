@@ -251,8 +251,9 @@ class Panel:
         self.pg = pg
         self.root = pg.locator(".lab-panel").first
         self.status = self.root.locator(":scope > .widget-html").first
-        self.run = self.root.get_by_role("button", name="Run", exact=True)
-        self.stop = self.root.get_by_role("button", name="Stop", exact=True)
+        # by text, not by role: the Font Awesome icon's glyph is part of the button's accessible name
+        self.run = self.root.locator("button", has_text=re.compile(r"^\s*Run\s*$")).first
+        self.stop = self.root.locator("button", has_text=re.compile(r"^\s*Stop\s*$")).first
         self.result = self.root.locator(".lab-result").first
 
     def control(self, name: str):
