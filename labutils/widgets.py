@@ -93,10 +93,13 @@ class TransferPanel:
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.progress = W.IntProgress(value=0, min=0, max=1, description="step")
         self.status = W.HTML(value="Ready.")
+        self.status.add_class("lab-status")
         self.loss_image = W.Image(format="png", layout=W.Layout(width="420px"))
         self.preview_image = W.Image(format="png", layout=W.Layout(width="420px"))
         self.result_area = W.VBox([], layout=W.Layout(border="1px solid #ddd", padding="4px"))
         self.result_area.add_class("lab-result")
+        self.run_button.add_class("lab-run")
+        self.stop_button.add_class("lab-stop")
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         grid = W.GridBox(list(self.controls.values()),
@@ -171,8 +174,13 @@ class TransferPanel:
 
     # ----------------------------------------------------------------------------------------
     def _on_step(self, info: transfer.StepInfo, spec) -> None:
+        # called every step: the progress and the loss history follow each step, the pictures
+        # are redrawn every few steps (about 20 times per run at most)
         self.progress.value = info.step
         self._history.append({"step": info.step, "total": info.total, "content": info.content, "style": info.style})
+        redraw_every = max(1, min(self.every, info.steps // 20))
+        if info.step % redraw_every and info.step != info.steps:
+            return
         fig = Figure(figsize=(5, 2.6))
         plots.loss_curve(self._history, ax=fig.add_subplot(), title=f"step {info.step}/{info.steps}")
         fig.tight_layout()
@@ -186,7 +194,7 @@ class TransferPanel:
     def _work(self, cfg: TransferConfig, content, style, names) -> None:
         self._rate, self._hop = cfg.sample_rate, cfg.hop_length
         try:
-            result = transfer.solve(self.method, content, style, cfg, callback=self._on_step, every=self.every,
+            result = transfer.solve(self.method, content, style, cfg, callback=self._on_step, every=1,
                                     stop=self._stop, progress=False)
             result.names = names
             self.result = result

@@ -81,6 +81,15 @@ def _descendants(pid: int) -> list:
         return []
 
 
+def _alive(proc) -> bool:
+    try:
+        import psutil
+
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except Exception:
+        return False
+
+
 def _run_folders() -> set[str]:
     return {p.name for p in OUTPUTS.iterdir() if p.is_dir()} if OUTPUTS.is_dir() else set()
 
@@ -99,7 +108,8 @@ def lab(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     port, token = _free_port(), secrets.token_hex(24)
-    env = dict(os.environ, LAB_QUICK="1", JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(data),
+    runs_dir = tmp / "runs"  # the notebooks write their run folders here, not into the repo's outputs/
+    env = dict(os.environ, LAB_QUICK="1", LAB_OUT_DIR=str(runs_dir), JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(data),
                JUPYTER_RUNTIME_DIR=str(runtime), IPYTHONDIR=str(ipython), MPLBACKEND="Agg",
                PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("JUPYTER_PATH", None)
@@ -145,11 +155,12 @@ def lab(tmp_path_factory):
             except Exception:
                 pass
         log.close()
-        # remove the run folders made while the server ran (the notebook's out_dir is ../outputs)
-        for name in sorted(_run_folders() - before):
-            path = OUTPUTS / name
-            if "_caracalla-roebel_" in name and path.stat().st_mtime >= started - 1:
-                shutil.rmtree(path, ignore_errors=True)
+        made = sorted(_run_folders() - before)
+        assert not made, f"the notebook wrote into the repository's outputs/: {made}"
+        left = [k for k in kids if _alive(k)]
+        if proc.poll() is None or left:
+            raise AssertionError(f"processes left behind: server {proc.pid} running={proc.poll() is None}, "
+                                 f"children {[(k.pid, k.name()) for k in left]}")
 
     try:
         deadline = time.time() + 90
@@ -221,25 +232,34 @@ def _run_all(pg) -> None:
 
 
 NOTEBOOK_STATE = """() => {
-    const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    const nb = panel && panel.querySelector('.jp-Notebook');
     if (!nb) return {state: 'missing'};
-    const errors = [...nb.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"],'
-                                          + ' .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')];
-    if (errors.length) return {state: 'error', text: errors.map(e => e.innerText).join('\\n').slice(0, 3000)};
+    // an exception renders as stderr text holding IPython's traceback header
+    const stderr = [...nb.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+        .map(e => e.innerText);
+    const errors = stderr.filter(t => /Traceback \\(most recent call last\\)/.test(t));
+    if (errors.length) return {state: 'error', text: errors.join('\\n').slice(0, 3000)};
     const prompts = [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.innerText.trim());
     const done = prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p));
-    return {state: done ? 'done' : 'running', prompts};
+    const indicator = panel.querySelector('.jp-Notebook-ExecutionIndicator');
+    const idle = !prompts.some(p => p.includes('*')) && (!indicator || indicator.dataset.status === 'idle');
+    return {state: done ? 'done' : (idle ? 'idle' : 'running'), prompts, stderr: stderr.join('\\n').slice(-3000)};
 }"""
 
 
 def _wait_for_notebook(pg, timeout: float = 150) -> None:
-    deadline, state = time.time() + timeout, {}
+    """Until every code cell has run; fails early on a traceback or when the kernel idles with cells left."""
+    deadline, state, idle_since = time.time() + timeout, {}, None
     while time.time() < deadline:
         state = pg.evaluate(NOTEBOOK_STATE)
         if state["state"] == "error":
             raise AssertionError(f"a notebook cell failed:\n{state['text']}")
         if state["state"] == "done":
             return
+        idle_since = (idle_since or time.time()) if state["state"] == "idle" else None
+        if idle_since and time.time() - idle_since > 5:
+            raise AssertionError(f"the kernel is idle but not every cell ran: {state['prompts']}\n{state['stderr']}")
         time.sleep(0.5)
     raise AssertionError(f"the notebook did not finish in {timeout:.0f} s; prompts: {state.get('prompts')}")
 
@@ -250,10 +270,9 @@ class Panel:
     def __init__(self, pg):
         self.pg = pg
         self.root = pg.locator(".lab-panel").first
-        self.status = self.root.locator(":scope > .widget-html").first
-        # by text, not by role: the Font Awesome icon's glyph is part of the button's accessible name
-        self.run = self.root.locator("button", has_text=re.compile(r"^\s*Run\s*$")).first
-        self.stop = self.root.locator("button", has_text=re.compile(r"^\s*Stop\s*$")).first
+        self.status = self.root.locator(".lab-status").first
+        self.run = self.root.locator("button.lab-run").first
+        self.stop = self.root.locator("button.lab-stop").first
         self.result = self.root.locator(".lab-result").first
 
     def control(self, name: str):
