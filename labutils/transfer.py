@@ -25,7 +25,7 @@ from . import audio as A
 from . import losses as L
 from . import spectral as S
 from .config import CaracallaRoebelConfig, TransferConfig, config_for
-from .errors import ConfigError, LabError
+from .errors import ConfigError
 from .nets import RandomCNN
 
 LossFn = Callable[[torch.Tensor], dict[str, torch.Tensor]]

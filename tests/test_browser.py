@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -124,7 +123,6 @@ def lab(tmp_path_factory):
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     before = _run_folders()
-    started = time.time()
 
     def shutdown() -> None:
         kids = _descendants(proc.pid)  # kernels run in sessions of their own: remember them first

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from labutils import ConfigError, transfer
-from labutils.config import CaracallaRoebelConfig
 
 
 @pytest.mark.parametrize("domain", ["spectrogram", "waveform"])
