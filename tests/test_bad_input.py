@@ -1,0 +1,153 @@
+"""The lab tried with bad and unusual input through the CLI: one clear line, exit code 2, and
+nothing already in the output folder changed; valid unusual files just work."""
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--steps", "2", "--duration", "0.5", "--sample-rate", "8000", "--n-fft", "128", "--hop", "64",
+        "--filters", "4", "--kernel-sizes", "3,5", "--quiet"]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "labutils", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def out(tmp_path):
+    """An output folder that already holds an earlier run, which must survive untouched."""
+    folder = tmp_path / "outputs"
+    earlier = folder / "20260101-000000_caracalla-roebel_a__b"
+    earlier.mkdir(parents=True)
+    (earlier / "result.wav").write_bytes(b"earlier result")
+    (earlier / "config.json").write_text("{}")
+    return folder
+
+
+def tone(seconds=0.5, rate=8000, channels=1, freq=440.0):
+    t = np.arange(int(seconds * rate)) / rate
+    x = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.stack([x * (0.5 + 0.5 * c / max(channels, 1)) for c in range(channels)], 1) if channels > 1 else x
+
+
+def make_files(d: Path) -> dict[str, Path]:
+    files = {}
+    files["missing"] = d / "missing.wav"
+    files["directory"] = d / "a_folder"
+    files["directory"].mkdir()
+    files["text"] = d / "text.wav"
+    files["text"].write_text("this is not audio")
+    sf.write(str(d / "full.wav"), tone(1.0), 8000)
+    files["truncated"] = d / "truncated.wav"
+    files["truncated"].write_bytes((d / "full.wav").read_bytes()[:40])
+    files["zero_length"] = d / "zero.wav"
+    files["zero_length"].write_bytes(b"")
+    files["silence"] = d / "silence.wav"
+    sf.write(str(files["silence"]), np.zeros(8000, np.float32), 8000)
+    files["one_ms"] = d / "one_ms.wav"
+    sf.write(str(files["one_ms"]), tone(0.001, 44100), 44100)
+    files["nan"] = d / "nan.wav"
+    data = tone(0.5)
+    data[10] = np.nan
+    sf.write(str(files["nan"]), data, 8000, subtype="FLOAT")
+    # valid but unusual
+    files["eight_channels"] = d / "eight.wav"
+    sf.write(str(files["eight_channels"]), tone(0.6, 8000, channels=8), 8000)
+    files["8khz"] = d / "low.wav"
+    sf.write(str(files["8khz"]), tone(0.6, 8000), 8000)
+    files["96khz_24bit"] = d / "high.wav"
+    sf.write(str(files["96khz_24bit"]), tone(0.6, 96000), 96000, subtype="PCM_24")
+    files["mp3"] = d / "clip.mp3"
+    sf.write(str(files["mp3"]), tone(0.6, 44100), 44100, format="MP3")
+    files["flac"] = d / "clip.flac"
+    sf.write(str(files["flac"]), tone(0.6, 22050), 22050, subtype="PCM_16")
+    return files
+
+
+BAD_FILES = {
+    "missing": "no such file", "directory": "directory", "text": "cannot be read as audio",
+    "truncated": "truncated.wav", "zero_length": "empty", "silence": "silent", "one_ms": "at least",
+    "nan": "NaN",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_give_one_line_and_exit_2(tmp_path, out, case):
+    files = make_files(tmp_path)
+    before = snapshot(out)
+    result = cli("transfer", "--content", str(files[case]), "--style", "ode_violin", "--out", str(out), *TINY)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and BAD_FILES[case] in lines[0], lines
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("case", ["eight_channels", "8khz", "96khz_24bit", "mp3", "flac"])
+def test_valid_unusual_files_just_work(tmp_path, out, case):
+    files = make_files(tmp_path)
+    before = snapshot(out)
+    result = cli("transfer", "--content", str(files[case]), "--style", str(files["8khz"]), "--out", str(out), *TINY)
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    assert (folder / "result.wav").is_file() and folder.parent == out
+    after = snapshot(out)
+    assert all(after[k] == v for k, v in before.items())
+
+
+@pytest.mark.parametrize("flag,value,needle", [
+    ("--lr", "-0.1", "lr"), ("--lr", "0", "lr"), ("--lr", "nan", "lr"),
+    ("--steps", "-5", "steps"), ("--steps", "0", "steps"), ("--steps", "ten", "steps"),
+    ("--beta", "-1", "beta"), ("--beta", "nan", "beta"), ("--alpha", "-1", "alpha"),
+    ("--filters", "0", "filters"), ("--duration", "0", "duration"), ("--sample-rate", "-8000", "sample_rate"),
+    ("--n-fft", "0", "n_fft"), ("--hop", "0", "hop"), ("--compression", "inf", "compression"),
+    ("--kernel-sizes", "4,6", "odd"), ("--layers", "7", "layers"), ("--domain", "time", "domain"),
+    ("--optimizer", "sgd", "optimizer"), ("--method", "magic", "unknown method"),
+])
+def test_bad_hyperparameters_give_one_line_and_exit_2(out, flag, value, needle):
+    before = snapshot(out)
+    args = ["transfer", "--content", "moonlight_piano", "--style", "ode_violin", "--out", str(out), *TINY, flag, value]
+    result = cli(*args)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], result.stderr
+    assert snapshot(out) == before
+
+
+def test_unknown_clip_name(out):
+    result = cli("transfer", "--content", "moonlight_kazoo", "--style", "ode_violin", "--out", str(out), *TINY)
+    assert result.returncode == 2 and "labutils examples" in result.stderr
+
+
+def test_out_that_is_a_file_or_cannot_be_written(tmp_path):
+    a_file = tmp_path / "not_a_folder"
+    a_file.write_text("keep me")
+    for target in (a_file, a_file / "below"):
+        result = cli("transfer", "--content", "moonlight_piano", "--style", "ode_violin", "--out", str(target), *TINY)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and "--out" in lines[0], result.stderr
+    assert a_file.read_text() == "keep me"
+
+
+def test_two_runs_started_in_the_same_second_write_two_folders(out):
+    args = [sys.executable, "-m", "labutils", "transfer", "--content", "moonlight_piano", "--style", "ode_violin",
+            "--out", str(out), *TINY]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+             for _ in range(2)]
+    folders = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, stderr
+        folders.append(stdout.strip().splitlines()[-1])
+    assert folders[0] != folders[1] and all(Path(f).is_dir() for f in folders)
