@@ -25,7 +25,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m labutils transfer --method caracalla-roebel --content moonlight_piano --style ode_violin \
-		--steps 60 --duration 3
+		--steps 150 --duration 3
 	@echo "The run folder printed above holds result.wav, spectrograms.png, config.json and losses.csv."
 
 bench: $(STAMP)

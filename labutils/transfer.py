@@ -122,7 +122,9 @@ def optimise(
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam([param], lr=lr)
     else:
-        opt = torch.optim.LBFGS([param], lr=lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe")
+        # no early exit on small gradients: a waveform's per-sample gradients are tiny but meaningful
+        opt = torch.optim.LBFGS([param], lr=lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe",
+                                tolerance_grad=0.0, tolerance_change=0.0)
     history: list[dict[str, Any]] = []
     last_good = param.detach().clone()
     start = time.perf_counter()
