@@ -289,9 +289,17 @@ def build_caracalla_roebel(content: torch.Tensor, style: torch.Tensor, cfg: Cara
         def decode(p: torch.Tensor) -> torch.Tensor:
             return p
 
-    def loss_fn(p: torch.Tensor) -> dict[str, torch.Tensor]:
+    def one_pass(p: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         c, s = L.content_and_style(net.features(to_spec(p)), targets, fast=cfg.fast)
-        return {"total": L.total_loss(c, s, alpha=cfg.alpha, beta=beta), "content": c, "style": s}
+        return {"total": L.total_loss(c, s, alpha=cfg.alpha, beta=b), "content": c, "style": s}
+
+    def loss_fn(p: torch.Tensor) -> dict[str, torch.Tensor]:
+        if device.type == "cuda" or p.shape[0] == 1:
+            return one_pass(p, beta)
+        # On a CPU a batch is no faster than a loop, and its larger feature maps fall out of the
+        # allocator's reuse (measured: 8 clips of 2 s, 3.3 s per step batched, 1.1 s looped).
+        parts = [one_pass(p[i:i + 1], beta[i:i + 1]) for i in range(p.shape[0])]
+        return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
 
     n_freq, n_frames = content_spec.shape
     return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=to_spec, lr=lr,
