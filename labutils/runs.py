@@ -113,7 +113,8 @@ def save(result: Any, *, out_dir: str | Path = DEFAULT_OUT, extra: dict[str, Any
                 writer.writerow([row["step"], f"{row['time']:.4f}",
                                  *(f"{row[k][b]:.6g}" for k in ("total", "content", "style"))])
         fig = Figure(figsize=(13, 3.2))
-        plots.spectrogram_grid({"content": result.content_spec[0], "style": result.style_spec[0],
+        content_label = "content (unused: alpha = 0)" if result.config.get("alpha") == 0 else "content"
+        plots.spectrogram_grid({content_label: result.content_spec[0], "style": result.style_spec[0],
                                 "result": result.spectrogram[b]}, sample_rate=result.sample_rate,
                                hop_length=result.config.get("hop_length", 256), fig=fig)
         fig.savefig(folder / "spectrograms.png", dpi=90)
