@@ -39,21 +39,26 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return torch.matmul(flat, flat.transpose(1, 2)) / flat.shape[1] / flat.shape[2]
 
 
-def _relative_sq_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """||value - target||^2 / ||target||^2 over all but the batch axis. target: (1 or B, ...)."""
-    dims = tuple(range(1, value.ndim))
-    err = (value - target).square().sum(dim=dims)
-    return err / target.square().sum(dim=dims).clamp_min(_EPS)
+def _sq_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||value - target||^2 over all but the batch axis. target: (1 or B, ...) -> (B,)."""
+    return (value - target).square().sum(dim=tuple(range(1, value.ndim)))
 
 
-def content_loss(generated: Sequence[torch.Tensor], content: Sequence[torch.Tensor]) -> torch.Tensor:
+def _energy(target: torch.Tensor) -> torch.Tensor:
+    return target.square().sum().clamp_min(_EPS)
+
+
+def content_loss(generated: Sequence[torch.Tensor], content: Sequence[torch.Tensor], *,
+                 norms: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """Mean over layers of ||F_gen - F_content||^2 / ||F_content||^2.
 
-    ``generated``: list of ``(B, C, ...)``; ``content``: list of ``(1, C, ...)``. Returns ``(B,)``.
+    ``generated``: list of ``(B, C, ...)``; ``content``: list of ``(1, C, ...)``; ``norms``: the
+    targets' energies when already known (:class:`Targets`). Returns ``(B,)``.
     """
     if len(generated) != len(content):
         raise ValueError("content_loss: generated and content feature lists differ in length")
-    return torch.stack([_relative_sq_error(g, c) for g, c in zip(generated, content)]).mean(0)
+    norms = norms or [_energy(c) for c in content]
+    return torch.stack([_sq_error(g, c) / n for g, c, n in zip(generated, content, norms)]).mean(0)
 
 
 def time_correlations(features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -74,16 +79,19 @@ def _blocks(stat: torch.Tensor) -> int:
     return stat[0].numel() // (stat.shape[-1] * stat.shape[-2])
 
 
-def style_loss(generated: Sequence[torch.Tensor], style: Sequence[torch.Tensor]) -> torch.Tensor:
+def style_loss(generated: Sequence[torch.Tensor], style: Sequence[torch.Tensor], *,
+               norms: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """Sum over statistic matrices of squared error / mean target energy. Returns ``(B,)``.
 
     For each statistic l with n_l matrices (n_l = F for H, 1 for a Gram matrix):
     n_l * ||S_gen - S_style||^2 / ||S_style||^2, summed over l. ``generated``, ``style``: lists of
-    statistics (from :func:`time_correlations` or :func:`grams`), batch ``B`` and ``1``.
+    statistics (from :func:`time_correlations` or :func:`grams`), batch ``B`` and ``1``;
+    ``norms``: the targets' mean energies per matrix when already known (:class:`Targets`).
     """
     if len(generated) != len(style):
         raise ValueError("style_loss: generated and style statistic lists differ in length")
-    return torch.stack([_blocks(s) * _relative_sq_error(g, s) for g, s in zip(generated, style)]).sum(0)
+    norms = norms or [_energy(s) / _blocks(s) for s in style]
+    return torch.stack([_sq_error(g, s) / n for g, s, n in zip(generated, style, norms)]).sum(0)
 
 
 def total_loss(content: torch.Tensor, style: torch.Tensor, *, alpha: float | torch.Tensor,
@@ -140,8 +148,8 @@ class Targets:
 
     def __post_init__(self) -> None:
         with torch.no_grad():
-            self.content_norms = [c.square().sum().clamp_min(_EPS) for c in (self.content or [])]
-            self.style_norms = [s.square().sum().clamp_min(_EPS) / _blocks(s) for s in self.style]
+            self.content_norms = [_energy(c) for c in (self.content or [])]
+            self.style_norms = [_energy(s) / _blocks(s) for s in self.style]
 
 
 def content_and_style(
@@ -159,8 +167,9 @@ def content_and_style(
     """
     batch = features[0].shape[0]
     if not fast:
-        c = content_loss(features, targets.content) if targets.content else features[0].new_zeros(batch)
-        return c, style_loss(time_correlations(features), targets.style)
+        c = (content_loss(features, targets.content, norms=targets.content_norms) if targets.content
+             else features[0].new_zeros(batch))
+        return c, style_loss(time_correlations(features), targets.style, norms=targets.style_norms)
     c_terms, s_terms = [], []
     for i, f in enumerate(features):
         target = targets.content[i] if targets.content else None

@@ -368,9 +368,9 @@ def _gram_loss_fn(net: torch.nn.Module, to_input: Callable[[torch.Tensor], torch
 
     def loss_fn(p: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = net.features(to_input(p))
-        c = (L.content_loss([feats[i] for i in c_idx], targets.content) if targets.content
-             else torch.zeros(p.shape[0], device=p.device))
-        s = L.style_loss(L.grams([feats[i] for i in s_idx]), targets.style)
+        c = (L.content_loss([feats[i] for i in c_idx], targets.content, norms=targets.content_norms)
+             if targets.content else torch.zeros(p.shape[0], device=p.device))
+        s = L.style_loss(L.grams([feats[i] for i in s_idx]), targets.style, norms=targets.style_norms)
         return {"total": L.total_loss(c, s, alpha=cfg.alpha, beta=beta), "content": c, "style": s}
 
     return loss_fn
@@ -431,7 +431,7 @@ def build_vgg19(content: torch.Tensor, style: torch.Tensor, cfg, betas: Sequence
         return S.griffin_lim(mag, **stft_kw, n_iter=cfg.griffin_lim_iters, seed=cfg.seed, length=content.shape[-1])
 
     def preview(p: torch.Tensor) -> torch.Tensor:
-        mag = S.from_power_db(p) if cfg.scale == "db" else S.decompress(p, compression=1000.0)
+        mag = S.from_power_db(p) if cfg.scale == "db" else S.decompress(p, compression=cfg.compression)
         return S.compress(mag / mag.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-8) * 100, compression=1000.0)
 
     return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=preview, lr=cfg.lr,
