@@ -1,7 +1,10 @@
-"""The command line: ``python -m labutils {examples,transfer,bench,runs}``.
+"""The command line: ``python -m labutils {examples,transfer,compare,bench,runs}``.
 
-Flags of ``transfer`` and ``bench`` are generated from the config dataclasses (labutils.config).
-Bad input exits with code 2 and one line on stderr.
+``transfer`` runs one attempt and saves a run folder; ``compare`` runs several attempts on one
+pair (or ``--benchmark``: the quality benchmark over many pairs) and scores them; ``bench`` is
+the speed benchmark; ``examples`` lists the bundled clips; ``runs`` lists past runs. The flags of
+``transfer``, ``compare`` and ``bench`` are generated from the attempts' config dataclasses, read
+through the attempts registry. Bad input exits with code 2 and one line on stderr.
 """
 from __future__ import annotations
 
@@ -12,10 +15,11 @@ import sys
 import warnings
 from typing import Any, Sequence
 
+from . import attempts, evaluate, runs, speed, transfer
 from . import audio as A
-from . import runs, transfer
-from .config import CONFIGS
+from .config import TransferConfig
 from .errors import ConfigError, LabError
+from .optim import pick_device, tune_allocator
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,25 +28,44 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fields() -> dict[str, dataclasses.Field]:
-    """Every config field of every method, by name (first definition wins)."""
-    seen: dict[str, dataclasses.Field] = {}
-    for cls in CONFIGS.values():
-        for f in dataclasses.fields(cls):
+    """Every config field of every attempt, by name (first definition wins)."""
+    seen: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TransferConfig)}
+    for attempt in attempts.ATTEMPTS.values():
+        for f in dataclasses.fields(attempt.config):
             seen.setdefault(f.name, f)
     return seen
+
+
+def _owners(name: str) -> list[str]:
+    return [a.name for a in attempts.ATTEMPTS.values() if name in {f.name for f in dataclasses.fields(a.config)}]
 
 
 def _flag(f: dataclasses.Field) -> str:
     return "--" + f.metadata.get("cli", f.name).replace("_", "-")
 
 
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def _defaults(name: str) -> str:
+    """'1000' or '1000 for caracalla-roebel, 6000 for vgg19' when the attempts differ."""
+    values: dict[str, list[str]] = {}
+    for a in attempts.ATTEMPTS.values():
+        for f in dataclasses.fields(a.config):
+            if f.name == name:
+                default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                values.setdefault(_show(default), []).append(a.name)
+    if len(values) == 1:
+        return next(iter(values))
+    return "; ".join(f"{v} for {', '.join(who)}" for v, who in values.items())
+
+
 def _parse_value(f: dataclasses.Field, text: str) -> Any:
     kind = str(f.type)
+    if isinstance(text, bool):
+        return text
     try:
-        if kind == "bool":
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return text.lower() in ("true", "1", "yes")
         if kind == "int":
             return int(text)
         if kind == "float":
@@ -56,71 +79,101 @@ def _parse_value(f: dataclasses.Field, text: str) -> Any:
         raise ConfigError(f"{_flag(f)} {text!r}: not a valid {kind}") from None
 
 
+def _parse_betas(text: str) -> list[float]:
+    try:
+        betas = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--beta {text!r}: give a number or a comma list of numbers, e.g. 0.001,0.01") from None
+    if not betas:
+        raise ConfigError("--beta: give a number or a comma list of numbers, e.g. 0.001,0.01")
+    return betas
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field, grouped: shared by every attempt, then each attempt's own."""
+    shared = {f.name for f in dataclasses.fields(TransferConfig)}
+    groups = {"shared": parser.add_argument_group("options of every attempt")}
+    for a in attempts.ATTEMPTS.values():
+        groups[a.name] = parser.add_argument_group(f"options of {a.name} only")
     for name, f in _fields().items():
         meta = f.metadata
-        extra = f" (one of {', '.join(meta['choices'])})" if "choices" in meta else ""
+        owners = _owners(name)
+        group = groups["shared"] if name in shared else (
+            groups[owners[0]] if len(owners) == 1 else parser.add_argument_group(f"options of {', '.join(owners)}"))
+        extra = f"; one of {', '.join(meta['choices'])}" if "choices" in meta else ""
         if name == "beta":
-            extra = "; a comma list (0.001,0.01,0.1) optimises one result per value in one batch"
-        parser.add_argument(_flag(f), dest=name, default=None, metavar=name.upper(),
-                            help=meta.get("help", "") + extra)
+            extra += "; a comma list (0.001,0.01,0.1) makes one result per value"
+        if len(owners) > 1 and name not in shared:
+            extra += f" [{', '.join(owners)}]"
+        helptext = f"{meta.get('help', '')}{extra} (default: {_defaults(name)})".replace("%", "%%")
+        if str(f.type) == "bool":
+            group.add_argument(_flag(f), dest=name, default=None, action=argparse.BooleanOptionalAction,
+                               help=helptext)
+        else:
+            metavar = {"tuple": "A,B,..", "int": "N", "float": "X"}.get(str(f.type), "TEXT")
+            if "choices" in meta:
+                metavar = "{" + ",".join(meta["choices"]) + "}"
+            group.add_argument(_flag(f), dest=name, default=None, metavar=metavar, help=helptext)
 
 
-def _config_from(args: argparse.Namespace):
-    method = args.method
-    if method not in CONFIGS:
-        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(CONFIGS)}")
-    cls = CONFIGS[method]
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in _fields() if getattr(args, name, None) is not None}
+
+
+def _config_from(args: argparse.Namespace) -> tuple[TransferConfig, list[float] | None]:
+    """The config of ``args.method`` from its flags, and the beta list when more than one."""
+    cls = attempts.get(args.method).config
     own = {f.name: f for f in dataclasses.fields(cls)}
     values, betas = {}, None
-    for name, f in _fields().items():
-        text = getattr(args, name)
-        if text is None:
-            continue
+    for name, text in _given(args).items():
         if name not in own:
-            raise ConfigError(f"{_flag(f)} does not apply to --method {method}")
+            raise ConfigError(f"{_flag(_fields()[name])} does not apply to --method {args.method} "
+                              f"(it is an option of {', '.join(_owners(name))})")
         if name == "beta":
-            try:
-                betas = [float(x) for x in text.split(",") if x.strip()]
-            except ValueError:
-                raise ConfigError(f"--beta {text!r}: give a number or a comma list of numbers") from None
-            values["beta"] = betas[0] if betas else float("nan")
+            betas = _parse_betas(text)
+            values["beta"] = betas[0]
             continue
         values[name] = _parse_value(own[name], text)
     cfg = cls(**values).validate()
     return cfg, (betas if betas and len(betas) > 1 else None)
 
 
-def _configs_for(args: argparse.Namespace, methods: list[str]) -> dict[str, Any]:
-    """One config per method from the shared flags; a flag applies to the methods that have it."""
-    unknown = [m for m in methods if m not in CONFIGS]
-    if unknown:
-        raise ConfigError(f"unknown method {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
-    given = {name: getattr(args, name) for name in _fields() if getattr(args, name) is not None}
+def _configs_for(args: argparse.Namespace, methods: list[str]) -> dict[str, TransferConfig]:
+    """Label -> config from the shared flags; a flag applies to the methods that have it, and a
+    beta list makes one entry per value (``"caracalla-roebel beta=0.001"``)."""
+    for m in methods:
+        attempts.get(m)
+    given = _given(args)
     for name in given:
-        if not any(name in {f.name for f in dataclasses.fields(CONFIGS[m])} for m in methods):
+        if not any(m in _owners(name) for m in methods):
             raise ConfigError(f"{_flag(_fields()[name])} applies to none of the methods {', '.join(methods)}")
-    configs = {}
+    betas = _parse_betas(given.pop("beta")) if "beta" in given else None
+    configs: dict[str, TransferConfig] = {}
     for method in methods:
-        own = {f.name: f for f in dataclasses.fields(CONFIGS[method])}
+        own = {f.name: f for f in dataclasses.fields(attempts.get(method).config)}
         values = {n: _parse_value(own[n], t) for n, t in given.items() if n in own}
-        configs[method] = CONFIGS[method](**values).validate()
+        if betas is None or "beta" not in own:
+            configs[method] = attempts.get(method).config(**values).validate()
+        else:
+            for b in betas:
+                label = method if len(betas) == 1 else f"{method} beta={b:g}"
+                configs[label] = attempts.get(method).config(**values, beta=b).validate()
     return configs
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    methods = [m for m in args.methods.split(",") if m] if args.methods else list(transfer.METHODS)
+    methods = [m for m in args.methods.split(",") if m] if args.methods else attempts.names()
     configs = _configs_for(args, methods)
     runs.check_out_dir(args.out)
     if args.benchmark:
-        means, folder = runs.benchmark(methods=methods, configs=configs, out_dir=args.out, progress=not args.quiet)
+        means, folder = evaluate.quality_benchmark(configs=configs, out_dir=args.out, progress=not args.quiet)
         print((folder / "summary.md").read_text())
         print(folder)
         return 0
     if not args.content or not args.style:
         raise ConfigError("compare needs --content and --style (or --benchmark for the whole benchmark set)")
-    comp = runs.compare(args.content, args.style, truth=args.truth, methods=methods, configs=configs,
-                        out_dir=args.out, progress=not args.quiet)
+    comp = evaluate.compare(args.content, args.style, truth=args.truth, configs=configs, out_dir=args.out,
+                            progress=not args.quiet)
     print((comp.folder / "metrics.md").read_text())
     print(comp.folder)
     return 0
@@ -141,7 +194,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     cfg, betas = _config_from(args)
     runs.check_out_dir(args.out)
     content, style, names = transfer.load_pair(args.content, args.style, cfg)
-    device = transfer.pick_device(cfg.device)
+    device = pick_device(cfg.device)
     print(f"{args.method}: {names['content']} in the style of {names['style']}, {cfg.steps} steps on {device}",
           file=sys.stderr)
     result = transfer.solve(args.method, content, style, cfg, betas=betas, progress=not args.quiet)
@@ -150,18 +203,20 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         print(f"note: {result.weights['note']}", file=sys.stderr)
     if result.message:
         print(f"note: {result.message}", file=sys.stderr)
+    if result.interrupted and result.steps_done == 0:
+        print("error: interrupted before the first step; nothing to save", file=sys.stderr)
+        return 130
     folders = runs.save(result, out_dir=args.out)
-    for folder in folders[:-1]:
+    for folder in folders:
         print(folder)
-    print(folders[-1])
-    return 0
+    return 130 if result.interrupted else 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     cfg, betas = _config_from(args)
     content, style, _ = transfer.load_pair(args.content, args.style, cfg)
-    report = transfer.benchmark(args.method, content, style, cfg, steps=args.repeat, betas=betas,
-                                reference=not args.no_reference)
+    report = speed.speed_benchmark(args.method, content, style, cfg, steps=args.repeat, betas=betas,
+                                   reference=not args.no_reference)
     if args.json:
         print(json.dumps(report))
     else:
@@ -176,39 +231,42 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs under {args.out}/ yet; start one with `python -m labutils transfer ...`")
     for row in rows:
-        print(f"{row['path']}  steps={row['steps']}  {row['wall_time_s']} s")
+        partial = "  (partial)" if row.get("partial") else ""
+        print(f"{row['path']}  steps={row['steps']}  {row['wall_time_s']} s{partial}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (flags generated from the registered attempts)."""
+    methods = ", ".join(attempts.names())
     parser = _Parser(prog="labutils", description="Audio style transfer lab")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("examples", help="list the bundled clips")
     p.set_defaults(func=_cmd_examples)
     for name, func, helptext in (("transfer", _cmd_transfer, "run one attempt on a content and a style clip"),
-                                 ("bench", _cmd_bench, "time one step against the reference implementation")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--method", default="caracalla-roebel", help=f"one of {', '.join(CONFIGS)}")
+                                 ("bench", _cmd_bench, "speed benchmark: time steps against the reference")):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--method", default="caracalla-roebel", help=f"one of {methods} (default: caracalla-roebel)")
         p.add_argument("--content", default="moonlight_piano" if name == "bench" else None,
                        required=name == "transfer", help="content clip: a path or a bundled clip name")
         p.add_argument("--style", default="ode_violin" if name == "bench" else None,
                        required=name == "transfer", help="style clip: a path or a bundled clip name")
-        _add_config_flags(p)
         p.set_defaults(func=func)
         if name == "transfer":
-            p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the run folder is made")
+            p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the run folder is made (default: outputs)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
         else:
             p.add_argument("--json", action="store_true", help="print one JSON object")
-            p.add_argument("--repeat", type=int, default=5, help="timed steps (after 2 warm-up steps)")
+            p.add_argument("--repeat", type=int, default=5, help="timed steps, after 2 warm-up steps (default: 5)")
             p.add_argument("--no-reference", action="store_true", help="skip timing the reference path")
-    p = sub.add_parser("compare", help="run several attempts on one pair (or the benchmark set) and score them")
+        _add_config_flags(p)
+    p = sub.add_parser("compare", help="run several attempts on one pair (or the quality benchmark) and score them")
     p.add_argument("--content", help="content clip: a path or a bundled clip name")
     p.add_argument("--style", help="style clip: a path or a bundled clip name")
     p.add_argument("--truth", help="the right answer, when it exists (content's melody on the style's instrument)")
-    p.add_argument("--methods", help=f"comma list from {', '.join(CONFIGS)} (default: all)")
-    p.add_argument("--benchmark", action="store_true", help="run every benchmark triple and print mean scores")
-    p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the report folder is made")
+    p.add_argument("--methods", help=f"comma list from {methods} (default: all)")
+    p.add_argument("--benchmark", action="store_true", help="quality benchmark: every benchmark triple, mean scores")
+    p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the report folder is made (default: outputs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=_cmd_compare, method=None)
@@ -221,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # the lab's own warnings (e.g. random weights offline) are printed as one "note:" line instead
     warnings.filterwarnings("ignore", category=UserWarning, module=r"labutils\..*")
+    tune_allocator()  # process-wide, explicit: see labutils.optim.tune_allocator
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -230,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
-        print("error: interrupted; nothing was saved for this run", file=sys.stderr)
+        print("error: interrupted before a run started; nothing was saved", file=sys.stderr)
         return 130
 
 

@@ -110,7 +110,7 @@ class CaracallaRoebelConfig(TransferConfig):
 class VGG19Config(TransferConfig):
     """Attempt 1: ImageNet VGG-19 on spectrograms copied to three channels (the report's script)."""
 
-    steps: int = _f(6000, "optimisation steps (the report ran 6000 and 15000)", min=1, max=100000)
+    steps: int = _f(6000, "optimisation steps (the report used 6000 for attempt 1, once 15000)", min=1, max=100000)
     sample_rate: int = _f(22050, "sample rate the clips are loaded at (Hz; librosa's default, as in the report)",
                           min=4000, max=192000)
     n_fft: int = _f(2048, "STFT frame size (samples)", min=16, max=8192)
@@ -137,22 +137,3 @@ class Wav2Vec2Config(TransferConfig):
     model_id: str = _f("dima806/music_genres_classification", "Hugging Face model id of the genre classifier")
 
     method = "wav2vec2"
-
-
-CONFIGS: dict[str, type[TransferConfig]] = {
-    "vgg19": VGG19Config,
-    "wav2vec2": Wav2Vec2Config,
-    "caracalla-roebel": CaracallaRoebelConfig,
-}
-
-
-def config_for(method: str, **values: Any) -> TransferConfig:
-    """The config dataclass of ``method`` with ``values`` set, validated."""
-    if method not in CONFIGS:
-        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(CONFIGS)}")
-    cls = CONFIGS[method]
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
-    if unknown:
-        raise ConfigError(f"{method} has no option {', '.join(sorted(unknown))}; options: {', '.join(sorted(names))}")
-    return cls(**values).validate()

@@ -96,7 +96,10 @@ def save(result: Any, *, out_dir: str | Path = DEFAULT_OUT, extra: dict[str, Any
             "seed": config.get("seed"),
             "steps_done": result.steps_done,
             "stopped": result.stopped,
+            "partial": bool(result.stopped and result.steps_done < config.get("steps", result.steps_done)),
+            "interrupted": bool(getattr(result, "interrupted", False)),
             "message": result.message,
+            **({"compute": result.info} if getattr(result, "info", None) else {}),
             "wall_time_s": round(result.wall_time, 3),
             "batch": {"size": batch, "index": b, "betas": result.betas},
             "final_loss": result.history[-1] if result.history else None,
@@ -162,180 +165,33 @@ def list_runs(out_dir: str | Path = DEFAULT_OUT) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError):
             continue
         rows.append({"path": str(cfg.parent), "method": rec.get("method"), "content": rec.get("content"),
-                     "style": rec.get("style"), "steps": rec.get("steps_done"),
+                     "style": rec.get("style"), "steps": rec.get("steps_done"), "partial": rec.get("partial", False),
                      "wall_time_s": rec.get("wall_time_s"), "created": rec.get("created")})
     return rows
 
 
-# --------------------------------------------------------------------------------------------
-# Comparisons: several attempts on one pair, scored, in one report folder
-# --------------------------------------------------------------------------------------------
-METRIC_RATE = 22050  # every clip is scored at this rate, whatever rate its attempt ran at
-TABLE_KEYS = ("chroma_to_content", "mfcc_to_style", "mfcc_to_style_content", "mfcc_to_truth",
-              "mfcc_to_truth_content", "timbre_gain_truth", "texture_to_style", "texture_to_style_content")
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's hyperparameters without what does not change the result's maths (the device)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items() if k not in ("device",)}
 
 
-@dataclass
-class Comparison:
-    """Results and scores of several attempts on one (content, style[, truth]) triple."""
+def find_matching(out_dir: str | Path, *, method: str, content: str, style: str,
+                  config: dict[str, Any]) -> Path | None:
+    """The newest complete run under ``out_dir`` made with exactly this method, pair and config.
 
-    names: dict[str, str]
-    results: dict[str, Any]
-    scores: dict[str, dict[str, float]]
-    clips: dict[str, torch.Tensor]
-    folder: Path | None = None
-
-
-def _resampled(audio: torch.Tensor, rate: int) -> torch.Tensor:
-    import torchaudio.functional as AF
-
-    audio = audio.reshape(-1).float()
-    return audio if rate == METRIC_RATE else AF.resample(audio, rate, METRIC_RATE)
-
-
-def compare(
-    content: str | Path,
-    style: str | Path,
-    *,
-    truth: str | Path | None = None,
-    methods: list[str] | None = None,
-    configs: dict[str, Any] | None = None,
-    out_dir: str | Path | None = DEFAULT_OUT,
-    progress: bool = True,
-    previous: dict[str, str | Path] | None = None,
-) -> Comparison:
-    """Run ``methods`` on the same pair, score each with labutils.metrics, write a report folder.
-
-    ``configs`` maps a method to its config (default: the method's defaults). ``previous`` maps a
-    method to an earlier run folder to read back instead of recomputing. The report folder
-    (``out_dir/<time>_compare_<content>__<style>/``) holds spectrograms.png, losses.png, every
-    clip as wav, and metrics.md / metrics.csv / metrics.json. ``out_dir=None`` writes nothing.
+    Every hyperparameter must match (steps, duration, domain, beta, seeds...); partial runs
+    (stopped early) never match. Returns None when there is none.
 
     Notebook: notebooks/04_compare.ipynb
     """
-    from . import metrics, transfer
-    from .config import config_for
-
-    methods = methods or list(transfer.METHODS)
-    configs = configs or {}
-    previous = previous or {}
-    unknown = [m for m in methods if m not in transfer.METHODS]
-    if unknown:
-        raise LabError(f"unknown method {', '.join(unknown)}; choose from {', '.join(transfer.METHODS)}")
-    if out_dir is not None:
-        check_out_dir(out_dir)
-    base_cfg = configs.get(methods[0]) or config_for(methods[0])
-    duration = base_cfg.duration
-    names = {"content": A.resolve(content)[1], "style": A.resolve(style)[1]}
-    clips = {"content": A.load(content, sample_rate=METRIC_RATE, duration=duration, pad=False),
-             "style": A.load(style, sample_rate=METRIC_RATE, duration=duration, pad=False)}
-    if truth is not None:
-        names["truth"] = A.resolve(truth)[1]
-        clips["truth"] = A.load(truth, sample_rate=METRIC_RATE, duration=duration, pad=False)
-    results, scores = {}, {}
-    for method in methods:
-        if method in previous:
-            run = load(previous[method])
-            results[method] = run
-            audio, rate = run.audio, run.sample_rate
-        else:
-            cfg = configs.get(method) or config_for(method)
-            result = transfer.transfer(method, content, style, cfg, progress=progress)
-            results[method] = result
-            audio, rate = result.audio[0], result.sample_rate
-        clips[method] = _resampled(audio, rate)
-        scores[method] = metrics.score(clips[method], content=clips["content"], style=clips["style"],
-                                       truth=clips.get("truth"), sample_rate=METRIC_RATE)
-    comparison = Comparison(names=names, results=results, scores=scores, clips=clips)
-    if out_dir is not None:
-        comparison.folder = write_comparison(comparison, out_dir=out_dir)
-    return comparison
-
-
-def metrics_table(scores: dict[str, dict[str, float]], *, keys: tuple[str, ...] = TABLE_KEYS) -> str:
-    """A Markdown table, one row per method (or triple), one column per score."""
-    keys = tuple(k for k in keys if any(k in row for row in scores.values()))
-    lines = ["| | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, row in scores.items():
-        cells = [f"{row[k]:.3f}" if isinstance(row.get(k), (int, float)) else "" for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def write_comparison(comparison: Comparison, *, out_dir: str | Path = DEFAULT_OUT) -> Path:
-    """Write a comparison's report folder and return it."""
-    names = comparison.names
-    folder = new_run_dir(out_dir, method="compare", content=names["content"], style=names["style"])
-    for name, audio in comparison.clips.items():
-        A.save(folder / f"{name}.wav", audio, sample_rate=METRIC_RATE)
-    from . import spectral as S
-
-    specs = {name: S.log_spectrogram(audio, n_fft=1024, hop_length=256, compression=1000.0)
-             for name, audio in comparison.clips.items()}
-    fig = Figure(figsize=(4.2 * min(len(specs), 3), 2.8 * ((len(specs) + 2) // 3)))
-    plots.spectrogram_grid(specs, sample_rate=METRIC_RATE, hop_length=256, columns=3, fig=fig)
-    fig.savefig(folder / "spectrograms.png", dpi=80)
-    histories = {m: r.history for m, r in comparison.results.items() if r.history}
-    if histories:
-        fig = Figure(figsize=(6, 3.2))
-        plots.loss_curve(histories, ax=fig.add_subplot(), title="total loss")
-        fig.tight_layout()
-        fig.savefig(folder / "losses.png", dpi=80)
-    (folder / "metrics.md").write_text(_md_header(comparison) + metrics_table(comparison.scores) + "\n")
-    _write_csv(folder / "metrics.csv", comparison.scores)
-    (folder / "metrics.json").write_text(json.dumps({"names": names, "scores": comparison.scores}, indent=2))
-    return folder
-
-
-def _md_header(comparison: Comparison) -> str:
-    n = comparison.names
-    truth = f", truth **{n['truth']}**" if "truth" in n else ""
-    return f"Content **{n['content']}**, style **{n['style']}**{truth}. Scored at {METRIC_RATE} Hz.\n\n"
-
-
-def _write_csv(path: Path, scores: dict[str, dict[str, float]]) -> None:
-    keys = sorted({k for row in scores.values() for k in row})
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["name", *keys])
-        for name, row in scores.items():
-            writer.writerow([name, *(row.get(k, "") for k in keys)])
-
-
-def benchmark(
-    *,
-    methods: list[str] | None = None,
-    configs: dict[str, Any] | None = None,
-    out_dir: str | Path = DEFAULT_OUT,
-    triples: list[dict[str, str]] | None = None,
-    progress: bool = True,
-) -> tuple[dict[str, dict[str, float]], Path]:
-    """Run :func:`compare` on every benchmark triple; return mean scores per method and the folder
-    holding every triple's report plus summary.md/csv/json.
-
-    Notebook: notebooks/04_compare.ipynb
-    """
-    from . import transfer
-
-    methods = methods or list(transfer.METHODS)
-    triples = triples if triples is not None else A.benchmark_triples()
-    if not triples:
-        raise LabError("no benchmark triples in data/catalog.json")
-    folder = new_run_dir(out_dir, method="benchmark", content=f"{len(triples)}triples", style="-".join(methods))
-    per_method: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
-    for t in triples:
-        comp = compare(t["content"], t["style"], truth=t["truth"], methods=methods, configs=configs,
-                       out_dir=folder, progress=progress)
-        for m in methods:
-            per_method[m].append(comp.scores[m])
-    means = {}
-    for m, rows in per_method.items():
-        keys = rows[0].keys()
-        means[m] = {k: float(sum(r[k] for r in rows) / len(rows)) for k in keys}
-        means[m]["goal_met"] = float(sum(r.get("timbre_gain_truth", 0) > 0 and r["chroma_to_content"] >= 0.8
-                                         for r in rows) / len(rows))
-    (folder / "summary.md").write_text(f"Mean over {len(triples)} benchmark triples, scored at {METRIC_RATE} Hz.\n\n"
-                                       + metrics_table(means, keys=TABLE_KEYS + ("goal_met",)) + "\n")
-    _write_csv(folder / "summary.csv", means)
-    (folder / "summary.json").write_text(json.dumps({"triples": triples, "means": means}, indent=2))
-    return means, folder
+    wanted = _comparable(config)
+    for row in list_runs(out_dir):
+        if (row["method"], row["content"], row["style"]) != (method, content, style) or row["partial"]:
+            continue
+        try:
+            rec = json.loads((Path(row["path"]) / "config.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if _comparable(rec.get("config", {})) == wanted and (Path(row["path"]) / "result.wav").is_file():
+            return Path(row["path"])
+    return None

@@ -20,8 +20,8 @@ import ipywidgets as W
 from matplotlib.figure import Figure
 
 from . import audio as A
-from . import plots, runs, transfer
-from .config import CONFIGS, TransferConfig
+from . import attempts, plots, runs, transfer
+from .config import TransferConfig
 from .errors import LabError
 
 
@@ -78,10 +78,9 @@ class TransferPanel:
     def __init__(self, method: str = "caracalla-roebel", *, config: TransferConfig | None = None,
                  content: str = "moonlight_piano", style: str = "ode_violin", out_dir: str | Path = "outputs",
                  every: int = 10, save: bool = True) -> None:
-        if method not in CONFIGS:
-            raise LabError(f"unknown method {method!r}; choose one of {', '.join(CONFIGS)}")
+        self.attempt = attempts.get(method)
         self.method, self.out_dir, self.every, self.save = method, Path(out_dir), every, save
-        cfg = config or CONFIGS[method]()
+        cfg = config or self.attempt.config()
         self.fields = [f for f in dataclasses.fields(cfg)]
         self.controls = {f.name: control_for(f, getattr(cfg, f.name)) for f in self.fields}
         names = list(A.catalog())
@@ -126,7 +125,7 @@ class TransferPanel:
     def config(self) -> TransferConfig:
         """The config the controls describe, validated."""
         values = {f.name: _read(f, self.controls[f.name]) for f in self.fields}
-        return CONFIGS[self.method](**values).validate()
+        return self.attempt.config(**values).validate()
 
     def set(self, **values: Any) -> "TransferPanel":
         """Set controls from Python (``panel.set(steps=50, beta=0.1)``)."""
@@ -203,8 +202,7 @@ class TransferPanel:
             where = f" Saved in <code>{self.run_folder}</code>." if self.run_folder else ""
             note = f" {result.message}." if result.message else ""
             weights = result.weights.get("note", "")
-            warn = f"<br><span style='color:#a60'>&#9888; {weights}</span>" if not result.weights.get("pretrained") \
-                and weights and "random-multiscale" not in result.weights.get("name", "") else ""
+            warn = f"<br><span style='color:#a60'>&#9888; {weights}</span>" if weights else ""
             self.status.value = f"Done: {result.steps_done} steps in {result.wall_time:.1f} s.{note}{where}{warn}"
         except LabError as exc:
             self.error = str(exc)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,12 @@ import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m labutils ARGS`` from the repository root; capture its output."""
+    return subprocess.run([sys.executable, "-m", "labutils", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def tone(freq: float = 440.0, seconds: float = 0.5, rate: int = 16000, channels: int = 1) -> np.ndarray:

@@ -9,15 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, cli, tone
 TINY = ["--steps", "2", "--duration", "0.5", "--sample-rate", "8000", "--n-fft", "128", "--hop", "64",
         "--filters", "4", "--kernel-sizes", "3,5", "--quiet"]
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "labutils", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -36,12 +30,6 @@ def out(tmp_path):
     return folder
 
 
-def tone(seconds=0.5, rate=8000, channels=1, freq=440.0):
-    t = np.arange(int(seconds * rate)) / rate
-    x = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return np.stack([x * (0.5 + 0.5 * c / max(channels, 1)) for c in range(channels)], 1) if channels > 1 else x
-
-
 def make_files(d: Path) -> dict[str, Path]:
     files = {}
     files["missing"] = d / "missing.wav"
@@ -49,7 +37,7 @@ def make_files(d: Path) -> dict[str, Path]:
     files["directory"].mkdir()
     files["text"] = d / "text.wav"
     files["text"].write_text("this is not audio")
-    sf.write(str(d / "full.wav"), tone(1.0), 8000)
+    sf.write(str(d / "full.wav"), tone(seconds=1.0, rate=8000), 8000)
     files["truncated"] = d / "truncated.wav"
     files["truncated"].write_bytes((d / "full.wav").read_bytes()[:40])
     files["zero_length"] = d / "zero.wav"
@@ -57,22 +45,22 @@ def make_files(d: Path) -> dict[str, Path]:
     files["silence"] = d / "silence.wav"
     sf.write(str(files["silence"]), np.zeros(8000, np.float32), 8000)
     files["one_ms"] = d / "one_ms.wav"
-    sf.write(str(files["one_ms"]), tone(0.001, 44100), 44100)
+    sf.write(str(files["one_ms"]), tone(seconds=0.001, rate=44100), 44100)
     files["nan"] = d / "nan.wav"
-    data = tone(0.5)
+    data = tone(seconds=0.5, rate=8000)
     data[10] = np.nan
     sf.write(str(files["nan"]), data, 8000, subtype="FLOAT")
     # valid but unusual
     files["eight_channels"] = d / "eight.wav"
-    sf.write(str(files["eight_channels"]), tone(0.6, 8000, channels=8), 8000)
+    sf.write(str(files["eight_channels"]), tone(seconds=0.6, rate=8000, channels=8), 8000)
     files["8khz"] = d / "low.wav"
-    sf.write(str(files["8khz"]), tone(0.6, 8000), 8000)
+    sf.write(str(files["8khz"]), tone(seconds=0.6, rate=8000), 8000)
     files["96khz_24bit"] = d / "high.wav"
-    sf.write(str(files["96khz_24bit"]), tone(0.6, 96000), 96000, subtype="PCM_24")
+    sf.write(str(files["96khz_24bit"]), tone(seconds=0.6, rate=96000), 96000, subtype="PCM_24")
     files["mp3"] = d / "clip.mp3"
-    sf.write(str(files["mp3"]), tone(0.6, 44100), 44100, format="MP3")
+    sf.write(str(files["mp3"]), tone(seconds=0.6, rate=44100), 44100, format="MP3")
     files["flac"] = d / "clip.flac"
-    sf.write(str(files["flac"]), tone(0.6, 22050), 22050, subtype="PCM_16")
+    sf.write(str(files["flac"]), tone(seconds=0.6, rate=22050), 22050, subtype="PCM_16")
     return files
 
 

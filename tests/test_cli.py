@@ -1,17 +1,8 @@
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "labutils", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+from conftest import ROOT, cli
 
 
 def test_examples_lists_every_clip():

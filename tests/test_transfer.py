@@ -3,7 +3,8 @@ import threading
 import pytest
 import torch
 
-from labutils import ConfigError, transfer
+from labutils import ConfigError, optim, speed, transfer
+from labutils.attempts import caracalla_roebel
 
 
 @pytest.mark.parametrize("domain", ["spectrogram", "waveform"])
@@ -55,7 +56,7 @@ def test_stop_flag_is_honoured_within_one_step(tiny_cfg, tiny_pair):
 
 def test_nan_guard_keeps_last_good_state(tiny_cfg, tiny_pair):
     cfg = tiny_cfg.replace(steps=10)
-    problem = transfer.build_caracalla_roebel(*tiny_pair, cfg)
+    problem = caracalla_roebel.build(*tiny_pair, cfg)
     calls = {"n": 0}
 
     def poisoned(p):
@@ -65,7 +66,7 @@ def test_nan_guard_keeps_last_good_state(tiny_cfg, tiny_pair):
             out["total"] = out["total"] * float("nan")
         return out
 
-    out = transfer.optimise(problem.init, poisoned, steps=10, lr=0.05, progress=False)
+    out = optim.optimise(problem.init, poisoned, steps=10, lr=0.05, progress=False)
     assert out.stopped and out.steps_done == 3 and "NaN" in out.message
     assert torch.isfinite(out.param).all()
 
@@ -86,7 +87,7 @@ def test_bad_options_raise_one_clear_error(tiny_cfg):
 
 
 def test_benchmark_reports_speed_and_agreement(tiny_cfg, tiny_pair):
-    report = transfer.benchmark("caracalla-roebel", *tiny_pair, tiny_cfg, steps=2)
+    report = speed.speed_benchmark("caracalla-roebel", *tiny_pair, tiny_cfg, steps=2)
     for key in ("ms_per_step", "peak_mem_mb", "reference_ms_per_step", "speedup", "flops_per_step"):
         assert report[key] is not None and report[key] > 0
     assert report["loss_rel_error"] < 1e-4 and report["grad_rel_error"] < 1e-3
