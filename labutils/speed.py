@@ -7,7 +7,9 @@ Notebook: notebooks/03_caracalla_roebel.ipynb
 """
 from __future__ import annotations
 
+import os
 import platform
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,34 +20,52 @@ from .attempts import Problem
 from .config import TransferConfig
 from .optim import allocator_tuned, optimise, pick_device
 
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-_STATUS = Path("/proc/self/status")
+_STATM = Path("/proc/self/statm")
 
 
-def reset_peak_memory(device: torch.device) -> None:
-    """Start a new peak-memory window: CUDA's allocator stats, or Linux's VmHWM of this process."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return
-    try:
-        _CLEAR_REFS.write_text("5")  # resets the resident-set high-water mark (Linux >= 4.0)
-    except OSError:
-        pass
+class PeakMemory:
+    """Peak memory within a ``with`` block: CUDA's allocator peak, or the process's resident set
+    sampled every few milliseconds by a background thread (the process's lifetime peak, VmHWM,
+    would include whatever ran before the benchmark).
 
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
 
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory since :func:`reset_peak_memory`: CUDA allocated, or the process's resident peak."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
+    def __init__(self, device: torch.device, *, interval: float = 0.002) -> None:
+        self.device, self.interval, self.peak_mb = device, interval, 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    @staticmethod
+    def rss_mb() -> float:
+        """The process's resident set now, in MiB (0 where /proc is missing)."""
+        try:
+            pages = int(_STATM.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0.0
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self.peak_mb = self.rss_mb()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.peak_mb = max(self.peak_mb, self.rss_mb())
 
 
 def _time_steps(problem: Problem, cfg: TransferConfig, *, steps: int, warmup: int) -> list[float]:
@@ -110,9 +130,9 @@ def speed_benchmark(
     attempt = attempts.get(method)
     cfg = config.validate()
     device = pick_device(cfg.device)
-    reset_peak_memory(device)
-    problem = attempt.build(content, style, cfg, betas)
-    fast_times = sorted(_time_steps(problem, cfg, steps=steps, warmup=warmup))
+    with PeakMemory(device) as memory:
+        problem = attempt.build(content, style, cfg, betas)
+        fast_times = sorted(_time_steps(problem, cfg, steps=steps, warmup=warmup))
     ms = fast_times[len(fast_times) // 2]
     where = ({"device_name": torch.cuda.get_device_name(device)} if device.type == "cuda" else cpu_info())
     report: dict[str, Any] = {
@@ -120,7 +140,7 @@ def speed_benchmark(
         "allocator_tuned": allocator_tuned(), "batch": problem.init.shape[0] if isinstance(problem.init, torch.Tensor) else 1,
         "settings": {k: v for k, v in cfg.as_dict().items() if k not in ("steps",)},
         "ms_per_step": round(ms, 2), "steps_timed": steps,
-        "peak_mem_mb": round(peak_memory_mb(device), 1),
+        "peak_mem_mb": round(memory.peak_mb, 1),
         "flops_per_step": problem.flops_per_step,
         "achieved_gflops": round(problem.flops_per_step / (ms / 1000) / 1e9, 2) if problem.flops_per_step else None,
         **problem.info,

@@ -51,7 +51,7 @@ def unregister(name: str) -> None:
 
 
 def get(name: str) -> Attempt:
-    """The attempt called ``name``; the lab's one error for an unknown method."""
+    """The attempt called ``name``; the one place a name that is not registered is refused."""
     try:
         return ATTEMPTS[name]
     except (KeyError, TypeError):
