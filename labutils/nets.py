@@ -10,6 +10,7 @@ Notebook: notebooks/03_caracalla_roebel.ipynb
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -18,9 +19,19 @@ from typing import Sequence
 import torch
 import torch.nn.functional as Fn
 
+from . import convolve as CV
+from .config import CaracallaRoebelConfig
 from .errors import ConfigError
 
-KERNEL_SIZES = (3, 5, 7, 11, 15, 19, 23, 27)
+
+
+def _config_default(name: str):
+    """The default of ``CaracallaRoebelConfig.<name>``: the one place attempt 3's defaults live."""
+    f = {f.name: f for f in dataclasses.fields(CaracallaRoebelConfig)}[name]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+KERNEL_SIZES: tuple[int, ...] = tuple(_config_default("kernel_sizes"))
 
 
 @dataclass
@@ -39,51 +50,19 @@ class WeightsInfo:
 # --------------------------------------------------------------------------------------------
 # Random multi-scale CNN (attempt 3)
 # --------------------------------------------------------------------------------------------
-class _SingleToManyConv(torch.autograd.Function):
-    """A same-padded conv from one input channel to many, with a faster gradient for its input.
-
-    The forward is PyTorch's conv2d, which runs near peak on CPU. Its input gradient (many
-    channels into one) is several times slower than its FLOPs justify, so the backward computes
-    it as a (1, k) row convolution with k output channels, one per kernel row, followed by k
-    shifted sums along frequency. Same maths, same result up to float rounding.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # x: (B,1,F,T), weight: (C,1,k,k)
-        ctx.save_for_backward(weight)
-        k = weight.shape[-1]
-        return Fn.conv2d(x, weight, padding=k // 2)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # grad: (B, C, F, T)
-        (weight,) = ctx.saved_tensors
-        k = weight.shape[-1]
-        pad = k // 2
-        # rows[d] : (k, C, 1, k), the kernel's row d flipped in time
-        rows = torch.flip(weight[:, 0], (-1,)).permute(1, 0, 2).unsqueeze(2)
-        if k >= 17 and grad.device.type == "cpu":
-            grad = grad.contiguous(memory_format=torch.channels_last)
-            rows = rows.contiguous(memory_format=torch.channels_last)
-        else:
-            rows = rows.contiguous()
-        per_row = Fn.conv2d(grad, rows, padding=(0, pad))  # (B, k, F, T)
-        per_row = Fn.pad(per_row, (0, 0, pad, pad))  # (B, k, F + 2 pad, T)
-        n_freq = grad.shape[-2]
-        out = per_row[:, 0, 2 * pad : 2 * pad + n_freq].clone()
-        for d in range(1, k):
-            out += per_row[:, d, 2 * pad - d : 2 * pad - d + n_freq]
-        return out.unsqueeze(1), None
-
-
 class RandomCNN(torch.nn.Module):
     """Random multi-scale CNN over (frequency, time), as in Caracalla and Roebel (2019).
 
     For each kernel size k: ``filters`` 2-D k x k convolutions of the log-spectrogram, ReLU; with
     ``layers`` > 1, further k x k convolutions (``filters`` -> ``filters``) and ReLU stacked on top.
-    Weights are drawn from N(0, 1/fan_in) with ``seed`` and frozen; no bias.
+    Weights are drawn from N(0, 1/fan_in) with ``seed`` and frozen; no bias. Defaults are those of
+    :class:`labutils.config.CaracallaRoebelConfig` (the report's).
 
-    ``fast=True`` uses the faster input gradient of the first layer (:class:`_SingleToManyConv`);
-    ``fast=False`` is the straightforward reference (PyTorch's conv2d and autograd).
+    ``fast=True`` computes the first layer (one channel into many, with its input gradient) by the
+    algorithm :mod:`labutils.convolve` chose for each kernel size on this machine and shape
+    (``algorithm="auto"``), or by the one named (``"fft"``, ``"direct/rows"``...; see
+    :class:`labutils.convolve.Plan`); :attr:`algorithms` tells which ran. ``fast=False`` is the
+    straightforward reference (PyTorch's conv2d and autograd), the oracle of the tests.
 
     Notebook: notebooks/03_caracalla_roebel.ipynb
     """
@@ -91,11 +70,12 @@ class RandomCNN(torch.nn.Module):
     def __init__(
         self,
         *,
-        filters: int = 32,
+        filters: int = _config_default("filters"),
         kernel_sizes: Sequence[int] = KERNEL_SIZES,
-        layers: int = 1,
-        seed: int = 0,
-        fast: bool = True,
+        layers: int = _config_default("layers"),
+        seed: int = _config_default("net_seed"),
+        fast: bool = _config_default("fast"),
+        algorithm: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -107,7 +87,13 @@ class RandomCNN(torch.nn.Module):
             raise ConfigError(f"kernel_sizes={list(kernel_sizes)}: must be odd positive integers, e.g. 3,5,7,11,15,19,23,27")
         if int(layers) != layers or not 1 <= layers <= 3:
             raise ConfigError(f"layers={layers}: must be 1, 2 or 3")
+        if algorithm != "auto":
+            try:
+                CV.Plan.parse(algorithm)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         self.filters, self.kernel_sizes, self.layers, self.seed, self.fast = int(filters), sizes, int(layers), seed, fast
+        self.algorithm = algorithm
         gen = torch.Generator().manual_seed(int(seed))
         weights = []
         for layer in range(self.layers):
@@ -118,7 +104,39 @@ class RandomCNN(torch.nn.Module):
         self.weights = torch.nn.ParameterList(weights)
         self.weights_info = WeightsInfo(name="random-multiscale-cnn", pretrained=False,
                                         source=f"random N(0, 1/fan_in), seed {seed}")
+        self._first: dict[int, CV.SingleToMany] = {}  # per kernel-size index, for the shape last seen
+        self._by_shape: dict[tuple, tuple[dict, dict]] = {}
+        self._shape: tuple | None = None
+        self.choice_records: dict[int, dict] = {}
         self.eval()
+
+    @property
+    def algorithms(self) -> dict[int, str]:
+        """Kernel size -> name of the first layer's algorithm (``"reference"`` when ``fast=False``);
+        empty until the first call of :meth:`features` (the choice depends on the input's shape)."""
+        if not self.fast:
+            return {k: "reference" for k in self.kernel_sizes}
+        return {k: self._first[i].plan.name for i, k in enumerate(self.kernel_sizes) if i in self._first}
+
+    def choose_algorithms(self, n_freq: int, n_frames: int, *, batch: int = 1) -> dict[int, str]:
+        """Pick (or read from the cache) each kernel size's algorithm for ``(batch, n_freq, n_frames)``
+        inputs, as :meth:`features` does on its first call with that shape. Returns :attr:`algorithms`."""
+        key = (int(batch), int(n_freq), int(n_frames))
+        if not self.fast or self._shape == key:
+            return self.algorithms
+        if key not in self._by_shape:
+            layers, records = {}, {}
+            for i, k in enumerate(self.kernel_sizes):
+                w = self.weights[i]
+                if self.algorithm == "auto":
+                    plan, records[k] = CV.choose(w, batch=batch, n_freq=n_freq, n_frames=n_frames)
+                else:
+                    plan, records[k] = CV.Plan.parse(self.algorithm), {"source": "asked for"}
+                layers[i] = CV.SingleToMany(w, plan)
+            self._by_shape[key] = (layers, records)
+        self._first, self.choice_records = self._by_shape[key]
+        self._shape = key
+        return self.algorithms
 
     def features(self, spec: torch.Tensor) -> list[torch.Tensor]:
         """``spec: (B, F, T)`` or ``(F, T)`` log-spectrogram -> features: list of ``(B, C, F, T)``.
@@ -126,6 +144,8 @@ class RandomCNN(torch.nn.Module):
         The list holds, for each layer in turn, one tensor per kernel size (``kernel_sizes`` order).
         """
         x = spec.reshape(-1, 1, *spec.shape[-2:])
+        if self.fast:
+            self.choose_algorithms(x.shape[-2], x.shape[-1], batch=x.shape[0])
         n = len(self.kernel_sizes)
         out: list[torch.Tensor] = []
         previous: list[torch.Tensor] = []
@@ -134,7 +154,7 @@ class RandomCNN(torch.nn.Module):
             for i, k in enumerate(self.kernel_sizes):
                 w = self.weights[layer * n + i]
                 if layer == 0:
-                    y = _SingleToManyConv.apply(x, w) if self.fast else Fn.conv2d(x, w, padding=k // 2)
+                    y = self._first[i](x) if self.fast else Fn.conv2d(x, w, padding=k // 2)
                 else:
                     y = Fn.conv2d(previous[i], w, padding=k // 2)
                 current.append(torch.relu(y))
@@ -319,20 +339,26 @@ class Wav2Vec2Features(torch.nn.Module):
         if weights != "random":
             source = model_id if weights == "auto" else weights
             offline = bool(os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE"))
+            why_offline = ""
             try:
                 try:
                     model = Wav2Vec2ForSequenceClassification.from_pretrained(source, local_files_only=True)
                 except OSError:
-                    if weights != "auto" or offline or not _reachable("huggingface.co"):
+                    if weights == "auto" and offline:
+                        why_offline = "offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set) and not in the Hugging Face cache"
+                    elif weights == "auto" and not _reachable("huggingface.co"):
+                        why_offline = "offline: not in the Hugging Face cache and huggingface.co unreachable"
+                    if weights != "auto" or why_offline:
                         raise
                     model = Wav2Vec2ForSequenceClassification.from_pretrained(source)
                 return model.wav2vec2.feature_extractor, WeightsInfo(model_id, True, f"transformers {source}")
             except (OSError, ValueError) as exc:
+                first_line = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
                 if weights != "auto":
                     raise ConfigError(f"weights={weights}: cannot load a Wav2Vec2 model from it "
-                                      f"({str(exc).splitlines()[0][:120]})") from None
-                note = _fallback_note(f"Wav2Vec2 model {model_id}", "offline: not in the Hugging Face cache and "
-                                      "huggingface.co unreachable")
+                                      f"({first_line})") from None
+                reason = why_offline or f"loading failed: {type(exc).__name__}: {first_line}"
+                note = _fallback_note(f"Wav2Vec2 model {model_id}", reason)
                 warnings.warn(note, stacklevel=3)
         else:
             note = "random weights asked for (weights=random)"
