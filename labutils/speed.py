@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -104,7 +105,12 @@ def cpu_info() -> dict[str, Any]:
         capability = torch.backends.cpu.get_cpu_capability()
     except AttributeError:
         capability = ""
-    return {"cpu": name, "isa": isa, "torch_cpu_capability": capability, "threads": torch.get_num_threads()}
+    from .convolve import instruction_set
+
+    # instruction_set() names the limits in force (ONEDNN_MAX_CPU_ISA=AVX2...): figures taken under
+    # them read as an AVX2 machine's even where the flags list avx512f
+    return {"cpu": name, "isa": isa, "torch_cpu_capability": capability, "instruction_set": instruction_set(),
+            "threads": torch.get_num_threads()}
 
 
 def speed_benchmark(
@@ -131,15 +137,25 @@ def speed_benchmark(
     cfg = config.validate()
     device = pick_device(cfg.device)
     with PeakMemory(device) as memory:
+        start = time.perf_counter()
         problem = attempt.build(content, style, cfg, betas)
+        build_s = time.perf_counter() - start
         fast_times = sorted(_time_steps(problem, cfg, steps=steps, warmup=warmup))
     ms = fast_times[len(fast_times) // 2]
+    with torch.no_grad():  # one render (decode) at the starting point, e.g. a synthesiser's pass
+        start = time.perf_counter()
+        problem.decode(problem.init)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        render_ms = 1000 * (time.perf_counter() - start)
     where = ({"device_name": torch.cuda.get_device_name(device)} if device.type == "cuda" else cpu_info())
     report: dict[str, Any] = {
         "method": method, "device": str(device), **where,
-        "allocator_tuned": allocator_tuned(), "batch": problem.init.shape[0] if isinstance(problem.init, torch.Tensor) else 1,
+        "allocator_tuned": allocator_tuned(),
+        "batch": problem.init.shape[0] if isinstance(problem.init, torch.Tensor) else len(betas or [None]),
         "settings": {k: v for k, v in cfg.as_dict().items() if k not in ("steps",)},
         "ms_per_step": round(ms, 2), "steps_timed": steps,
+        "build_s": round(build_s, 3), "render_ms": round(render_ms, 2),
         "peak_mem_mb": round(memory.peak_mb, 1),
         "flops_per_step": problem.flops_per_step,
         "achieved_gflops": round(problem.flops_per_step / (ms / 1000) / 1e9, 2) if problem.flops_per_step else None,
@@ -160,3 +176,96 @@ def speed_benchmark(
             "grad_rel_error": float(torch.linalg.vector_norm(grad_f - grad_r) / torch.linalg.vector_norm(grad_r).clamp_min(1e-30)),
         })
     return report
+
+
+def estimate_seconds(
+    method: str,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    config: TransferConfig,
+    *,
+    steps: int = 2,
+) -> float:
+    """How long ``method`` with ``config`` would take on this machine, in seconds, measured.
+
+    Builds the problem exactly as a run does (timed), takes one warm-up step and then ``steps``
+    timed steps (the median counts), and decodes once (Griffin-Lim or the decoder, timed):
+    ``setup + config.steps * per_step + decode``. It costs about ``steps + 1`` steps of the run,
+    so it is meant for the moment before pressing Run (the panel's Estimate button).
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
+    import time
+
+    cfg = config.validate()
+    start = time.perf_counter()
+    problem = attempts.get(method).build(content, style, cfg, None)
+    setup = time.perf_counter() - start
+    out = optimise(problem.init, problem.loss_fn, steps=1 + max(1, steps), optimizer=cfg.optimizer, lr=problem.lr,
+                   progress=False)
+    times = [row["time"] for row in out.history]
+    per_step = sorted(b - a for a, b in zip(times, times[1:]))
+    per_step_s = per_step[len(per_step) // 2] if per_step else (times[0] if times else 0.0)
+    start = time.perf_counter()
+    with torch.no_grad():
+        problem.decode(out.param)
+    decode = time.perf_counter() - start
+    return float(setup + cfg.steps * per_step_s + decode)
+
+
+def duration_scaling(
+    method: str,
+    config: TransferConfig,
+    *,
+    durations: Sequence[float] = (5.0, 10.0),
+    steps: int = 3,
+    reference: bool = False,
+) -> dict[str, Any]:
+    """ms per step of ``method`` at each clip length, and each one's ratio to the first.
+
+    Cost should grow linearly with the clip (issue 15: a 10 s clip at most 2.2 times a 5 s one).
+    The clips are seeded noise of each duration (timing does not depend on what they hold); each
+    length is timed over ``steps`` steps after one warm-up step, median. ``reference=True`` also
+    times ``fast=False`` (slow on long clips). Printed by ``python -m labutils.speed``.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
+    cfg = config.validate()
+    rows = []
+    for seconds in durations:
+        c = cfg.replace(duration=float(seconds)).validate()
+        n = int(round(c.duration * c.sample_rate))
+        gen = torch.Generator().manual_seed(0)
+        content, style = 0.1 * torch.randn(n, generator=gen), 0.1 * torch.randn(n, generator=gen)
+        row: dict[str, Any] = {"duration": c.duration}
+        for name, cc in (("fast", c), ("reference", c.replace(fast=False))) if reference else (("fast", c),):
+            problem = attempts.get(method).build(content, style, cc, None)
+            times = sorted(_time_steps(problem, cc, steps=steps, warmup=1))
+            row[f"{name}_ms_per_step"] = round(times[len(times) // 2], 2)
+            row.update({"algorithms": problem.info["algorithms"]} if name == "fast" and "algorithms" in problem.info else {})
+        rows.append(row)
+    base = rows[0]["fast_ms_per_step"] / rows[0]["duration"]
+    for row in rows:
+        row["ratio_to_first"] = round(row["fast_ms_per_step"] / rows[0]["fast_ms_per_step"], 3)
+        row["vs_linear"] = round(row["fast_ms_per_step"] / (base * row["duration"]), 3)  # 1.0: exactly linear
+    return {"method": method, **cpu_info(), "rows": rows}
+
+
+if __name__ == "__main__":  # python -m labutils.speed --durations 5 10 60 [--filters 128] [--reference]
+    import argparse
+    import json
+
+
+    parser = argparse.ArgumentParser(prog="python -m labutils.speed",
+                                     description="ms per step at several clip lengths (linear-cost check)")
+    parser.add_argument("--method", default="caracalla-roebel")
+    parser.add_argument("--durations", type=float, nargs="+", default=[5.0, 10.0])
+    parser.add_argument("--filters", type=int, default=None)
+    parser.add_argument("--domain", default=None)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--reference", action="store_true")
+    args = parser.parse_args()
+    values = {k: v for k, v in (("filters", args.filters), ("domain", args.domain)) if v is not None}
+    report = duration_scaling(args.method, attempts.config_for(args.method, device="cpu", **values),
+                              durations=args.durations, steps=args.steps, reference=args.reference)
+    print(json.dumps(report))

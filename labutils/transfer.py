@@ -57,10 +57,15 @@ DISPLAY_COMPRESSION = 1000.0  # every displayed spectrogram uses this C, whateve
 
 
 def display_spec(audio: torch.Tensor, cfg: TransferConfig) -> torch.Tensor:
-    """The log-compressed magnitude used for every picture of a result: ``audio: (..., N) -> (..., F, T)``."""
+    """The picture of a clip: ``audio: (..., N) -> (..., F, T)`` in [0, about 1].
+
+    The magnitude is divided by n_fft / 4 (what a full-scale sine gives under the Hann window),
+    then log-compressed with the attempt's C, so every clip of a run shares one colour scale,
+    0..1 (:data:`labutils.plots.LOG_SPEC_RANGE`).
+    """
     with torch.no_grad():
-        return S.log_spectrogram(audio.float().cpu(), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                                 compression=getattr(cfg, "compression", DISPLAY_COMPRESSION))
+        mag = S.magnitude(audio.float().cpu(), n_fft=cfg.n_fft, hop_length=cfg.hop_length) / (cfg.n_fft / 4)
+        return S.compress(mag, compression=getattr(cfg, "compression", DISPLAY_COMPRESSION))
 
 
 def solve(
