@@ -96,13 +96,64 @@ class CaracallaRoebelConfig(TransferConfig):
                                   "this (a sample moves many bins at once)", min=1e-6, max=1.0, log=True)
     net_seed: int = _f(0, "seed of the random network's weights", min=0, max=2**31 - 1)
     fast: bool = _f(True, "use the fast input gradient (False: the plain reference implementation)")
+    precision: str = _f("auto", "arithmetic of the fast path's convolutions and correlations: fp32; tf32 or bf16 "
+                        "(tensor cores on CUDA, FP32 accumulation, loss and signal stay FP32; emulated on the CPU); "
+                        "auto = fp32 on the CPU, tf32 on CUDA (until bench/gpu.sh measures bf16 within the 1 % bound)",
+                        choices=("auto", "fp32", "tf32", "bf16"))
+    # The levers of issue 14 (notebooks/06_exploring_attempt3.ipynb); each default is the report's choice.
+    representation: str = _f("stft", "what the network sees: stft log-magnitude (report); ri the compressed real and "
+                             "imaginary STFT parts (waveform domain only); mel or cqt log-compressed log-frequency "
+                             "bands, where a pitch change is a shift along frequency", choices=("stft", "ri", "mel", "cqt"))
+    n_bins: int = _f(128, "bands of the mel or cqt representation (cqt: log-spaced from 32.7 Hz to Nyquist)",
+                     min=8, max=1024)
+    statistic: str = _f("per-frequency", "style statistic: filter correlations per frequency H(i,j,f) (report); "
+                        "frequency-frequency correlations per filter; time-frequency: filter correlations summed over "
+                        "time and frequency (shift-invariant along frequency)",
+                        choices=("per-frequency", "frequency-frequency", "time-frequency"))
+    content_term: str = _f("features", "content loss on: features the random network's maps (report); chroma a "
+                           "differentiable chroma map of the content (melody only); none no content loss, alpha ignored, "
+                           "start from the content and let the steps be the brake", choices=("features", "chroma", "none"))
+    content_kernel_sizes: tuple = _f((), "kernel sizes the content term uses (empty: all of kernel_sizes)", min=1, max=63)
+    style_kernel_sizes: tuple = _f((), "kernel sizes the style term uses (empty: all of kernel_sizes)", min=1, max=63)
+    content_depths: tuple = _f((), "which stacked layers (1..layers) the content term uses (empty: all)", min=1, max=3)
+    style_depths: tuple = _f((), "which stacked layers (1..layers) the style term uses (empty: all)", min=1, max=3)
 
     method = "caracalla-roebel"
 
+    def __post_init__(self) -> None:
+        # the command line and JSON hand these as text or lists; an empty default says nothing of the type
+        for name in ("content_kernel_sizes", "style_kernel_sizes", "content_depths", "style_depths"):
+            value = getattr(self, name)
+            try:
+                setattr(self, name, tuple(int(v) for v in value))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name}={value!r}: give whole numbers separated by commas, e.g. 3,5 "
+                                  f"(flag --{name.replace('_', '-')})") from None
+
     def validate(self) -> "CaracallaRoebelConfig":
-        super().validate()
+        # the lever tuples may be empty (= all); the shared checks need a value to look at
+        filled = {n: getattr(self, n) or (1,) for n in ("content_kernel_sizes", "style_kernel_sizes",
+                                                           "content_depths", "style_depths")}
+        TransferConfig.validate(dataclasses.replace(self, **filled))
         if any(int(k) != k or k % 2 == 0 for k in self.kernel_sizes):
             raise ConfigError(f"kernel_sizes={list(self.kernel_sizes)}: each must be an odd integer (flag --kernel-sizes)")
+        for name in ("content_kernel_sizes", "style_kernel_sizes"):
+            extra = [k for k in getattr(self, name) if k not in self.kernel_sizes]
+            if extra:
+                raise ConfigError(f"{name}={list(getattr(self, name))}: {extra} not among kernel_sizes "
+                                  f"{list(self.kernel_sizes)} (flag --{name.replace('_', '-')})")
+        for name in ("content_depths", "style_depths"):
+            if any(not 1 <= n <= self.layers for n in getattr(self, name)):
+                raise ConfigError(f"{name}={list(getattr(self, name))}: each must lie in 1..layers={self.layers} "
+                                  f"(flag --{name.replace('_', '-')})")
+        if self.representation == "ri" and self.domain != "waveform":
+            raise ConfigError("representation=ri needs --domain waveform: an RI spectrogram carries the phase, "
+                              "the spectrogram domain optimises magnitudes only")
+        if self.content_term == "none" and self.init != "content":
+            raise ConfigError("content_term=none needs --init content: the starting point is all the content there is "
+                              "(for texture synthesis from noise use --alpha 0)")
+        if self.content_term == "none" and self.beta == 0:
+            raise ConfigError("content_term=none with beta=0: nothing to optimise; set --beta above 0")
         return self
 
 
@@ -137,3 +188,51 @@ class Wav2Vec2Config(TransferConfig):
     model_id: str = _f("dima806/music_genres_classification", "Hugging Face model id of the genre classifier")
 
     method = "wav2vec2"
+
+
+_UNUSED = "unused by ddsp"
+
+
+@dataclass
+class DDSPConfig(TransferConfig):
+    """Attempt 4: a harmonic-plus-noise synthesiser whose decoder is fitted to the style clip, then
+    driven by the content's pitch and loudness (DDSP, Engel et al. 2020; fitted in one shot)."""
+
+    steps: int = _f(300, "fit steps: Adam steps fitting the decoder to the style clip", min=1, max=100000)
+    lr: float = _f(0.003, "learning rate of the decoder fit", min=1e-6, max=1.0, log=True)
+    alpha: float = _f(1.0, f"{_UNUSED} (the content enters as its pitch and loudness curves)", min=0.0, max=1e6)
+    beta: float = _f(1.0, f"{_UNUSED} (the fit has one loss: the style's reconstruction)", min=0.0, max=1e6, log=True)
+    init: str = _f("content", f"{_UNUSED} (the decoder starts from seeded random weights)", choices=("content", "noise"))
+    seed: int = _f(0, "seed of the decoder's initial weights and of the noise excitation", min=0, max=2**31 - 1)
+    griffin_lim_iters: int = _f(100, f"{_UNUSED} (the synthesiser makes the waveform)", min=1, max=5000)
+    n_fft: int = _f(2048, "STFT frame size of the spectrograms shown (the loss uses fft_sizes)", min=16, max=8192)
+    hop_length: int = _f(512, "STFT hop size of the spectrograms shown", min=1, max=8192, cli="hop")
+    harmonics: int = _f(60, "harmonic oscillators (those above Nyquist are silent)", min=1, max=256)
+    noise_bands: int = _f(65, "noise filter bands from 0 Hz to Nyquist (the FIR has 2(bands - 1) taps)", min=2, max=1025)
+    frame_rate: float = _f(100.0, "control frames per second (f0, loudness, decoder outputs)", min=10.0, max=1000.0)
+    hidden: int = _f(128, "units per decoder layer", min=4, max=2048)
+    layers: int = _f(3, "MLP blocks of the decoder", min=1, max=8)
+    gru: bool = _f(False, "add a GRU over time to the decoder (slower; can shape attacks)")
+    reverb: bool = _f(True, "learn a reverb impulse response (the style's room) along with the decoder")
+    reverb_seconds: float = _f(0.5, "length of the learned reverb impulse response (s)", min=0.01, max=4.0)
+    octave_shift: str = _f("auto", "octaves added to the content's pitch; auto: to the style's register",
+                           choices=("auto", "-3", "-2", "-1", "0", "1", "2", "3"))
+    loudness_shift: float = _f(0.0, "dB added to the content's loudness curve", min=-60.0, max=60.0)
+    auto_loudness: bool = _f(True, "move the content's loudness into the style's range before rendering")
+    fft_sizes: tuple = _f((2048, 1024, 512, 256, 128, 64), "FFT sizes of the multi-scale spectral loss", min=16, max=16384)
+    crop_seconds: float = _f(1.0, "seconds of the style each fit step sees (a seeded random window; 0: the whole "
+                             "clip, needed for lbfgs)", min=0.0, max=60.0)
+    fmin: float = _f(65.0, "lowest f0 pYIN looks for (Hz)", min=30.0, max=2000.0)
+    fmax: float = _f(2093.0, "highest f0 pYIN looks for (Hz)", min=60.0, max=4000.0)
+
+    method = "ddsp"
+
+    def validate(self) -> "DDSPConfig":
+        super().validate()
+        if self.fmin >= self.fmax:
+            raise ConfigError(f"fmin={self.fmin} must be below fmax={self.fmax} (flags --fmin, --fmax)")
+        if self.sample_rate / self.frame_rate < 2:
+            raise ConfigError(f"frame_rate={self.frame_rate}: at most half the sample rate (flag --frame-rate)")
+        if self.optimizer == "lbfgs" and self.crop_seconds > 0:
+            raise ConfigError("optimizer=lbfgs needs the same loss at every call: add --crop-seconds 0 (whole clip)")
+        return self

@@ -71,11 +71,36 @@ class PeakMemory:
 
 def _time_steps(problem: Problem, cfg: TransferConfig, *, steps: int, warmup: int) -> list[float]:
     if problem.device.type == "cuda":
-        torch.cuda.synchronize(problem.device)
+        # the loop does not wait for the device between host copies (optimise's sync_every), so
+        # per-step host times mean little there: time the steps as a whole, synchronised
+        return [synced_ms_per_step(problem, cfg, steps=steps, warmup=warmup)] * steps
     out = optimise(problem.init, problem.loss_fn, steps=warmup + steps, optimizer=cfg.optimizer, lr=problem.lr,
                    progress=False)
     times = [0.0] + [row["time"] for row in out.history]
     return [1000 * (b - a) for a, b in zip(times, times[1:])][warmup:]
+
+
+def synced_ms_per_step(problem: Problem, cfg: TransferConfig, *, steps: int, warmup: int = 2,
+                       sync_every: int | None = None) -> float:
+    """Mean ms per step of ``steps`` steps run as one loop (after ``warmup`` steps in another),
+    the device synchronised before and after: what a run's step costs once the loop no longer
+    waits for the device each step (:func:`labutils.optim.optimise`'s ``sync_every``).
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
+    def sync() -> None:
+        if problem.device.type == "cuda":
+            torch.cuda.synchronize(problem.device)
+
+    if warmup:
+        optimise(problem.init, problem.loss_fn, steps=warmup, optimizer=cfg.optimizer, lr=problem.lr,
+                 progress=False, sync_every=sync_every)
+    sync()
+    start = time.perf_counter()
+    optimise(problem.init, problem.loss_fn, steps=steps, optimizer=cfg.optimizer, lr=problem.lr, progress=False,
+             sync_every=sync_every)
+    sync()
+    return 1000 * (time.perf_counter() - start) / max(1, steps)
 
 
 def _loss_and_grad(problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:

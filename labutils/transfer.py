@@ -79,12 +79,16 @@ def solve(
     every: int = 10,
     stop: StopFlag = None,
     progress: bool = True,
+    preview_every: int | None = None,
 ) -> TransferResult:
     """Run ``method`` on loaded clips ``content: (N,)``, ``style: (M,)`` and return the result.
 
     ``betas`` optimises several results at once, one per beta (same pair, one batch). The
     callback gets a :class:`~labutils.optim.StepInfo` and the current spectrogram ``(B, F, T)``
-    on the CPU every ``every`` steps; ``stop`` is honoured within one step. An interrupt
+    on the CPU every ``every`` steps; with ``preview_every`` the spectrogram is computed only at
+    step 1, every ``preview_every`` steps and the last (``None`` on the other calls), which
+    keeps a per-step progress callback cheap when the preview costs a render (ddsp). ``stop`` is
+    honoured within one step. An interrupt
     (Ctrl-C) returns the steps done as a result marked ``interrupted``.
 
     Notebook: notebooks/03_caracalla_roebel.ipynb
@@ -96,6 +100,9 @@ def solve(
     preview = None
     if callback is not None:
         def preview(info: StepInfo, p: Any) -> None:
+            if preview_every and not (info.step == 1 or info.step % preview_every == 0 or info.step == info.steps):
+                callback(info, None)
+                return
             with torch.no_grad():
                 callback(info, problem.preview(p).detach().float().cpu())
 

@@ -441,7 +441,7 @@ class TransferPanel:
 
         self._post("progress", progress)
         redraw_every = max(1, min(self.every, info.steps // 20))
-        if info.step != 1 and info.step % redraw_every and info.step != info.steps:
+        if spec is None or (info.step != 1 and info.step % redraw_every and info.step != info.steps):
             return
         self._draw(title=f"step {info.step}/{info.steps}", spec=spec[0], spec_title=f"generated (step {info.step})")
 
@@ -466,6 +466,7 @@ class TransferPanel:
         started = time.perf_counter()
         try:
             result = transfer.solve(self.method, content, style, cfg, callback=self._on_step, every=1,
+                                    preview_every=max(1, min(self.every, cfg.steps // 20)),
                                     stop=self._stop, progress=False)
             result.names = names
             if self._interrupted:

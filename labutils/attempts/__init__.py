@@ -89,5 +89,11 @@ register(Attempt("wav2vec2", Wav2Vec2Config, wav2vec2.build, "02_wav2vec2.ipynb"
 register(Attempt("caracalla-roebel", CaracallaRoebelConfig, caracalla_roebel.build, "03_caracalla_roebel.ipynb",
                  "random multi-scale CNN, time-summed correlations per frequency (attempt 3)"))
 
+from ..config import DDSPConfig  # noqa: E402
+from . import ddsp  # noqa: E402
+
+register(Attempt("ddsp", DDSPConfig, ddsp.build, "05_ddsp.ipynb",
+                 "harmonic-plus-noise synthesiser fitted to the style, driven by the content's pitch (attempt 4)"))
+
 __all__ = ["ATTEMPTS", "Attempt", "Problem", "Setup", "check_betas", "config_for", "get", "names", "prepare",
            "register", "unregister"]
