@@ -1,4 +1,4 @@
-"""The command line: ``python -m labutils {examples,transfer,compare,bench,runs}``.
+"""The command line: ``python -m labutils {examples,transfer,compare,bench,sweep,runs}``.
 
 ``transfer`` runs one attempt and saves a run folder; ``compare`` runs several attempts on one
 pair (or ``--benchmark``: the quality benchmark over many pairs) and scores them; ``bench`` is
@@ -226,6 +226,41 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    if args.resume is None and not args.grid:
+        raise ConfigError("sweep needs --grid \"field=v1,v2 other=v3\" (or --resume FOLDER)")
+    base: dict[str, Any] = {}
+    grid = args.grid or ""
+    if args.resume is None:
+        cls = attempts.get(args.method).config
+        own = {f.name: f for f in dataclasses.fields(cls)}
+        for name, text in _given(args).items():
+            if name not in own:
+                raise ConfigError(f"{_flag(_fields()[name])} does not apply to --method {args.method}")
+            if name == "beta" and "," in str(text) and "beta=" not in grid:
+                grid += f" beta={text}"  # a beta list is one more grid axis
+                continue
+            base[name] = _parse_value(own[name], text)
+        cls(**base).validate()
+        runs.check_out_dir(args.out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            triples, source = sweep.split_triples(args.split, limit=args.triples)
+        for w in caught:
+            print(f"note: {w.message}", file=sys.stderr)
+    else:
+        triples, source = None, None
+    result = sweep.sweep(grid, method=args.method, base=base, triples=triples, source=source, out_dir=args.out,
+                         resume=args.resume, executor=args.executor, progress=not args.quiet)
+    print((result.folder / "summary.md").read_text())
+    print(f"{result.ran} tasks run, {result.skipped} already done, {result.seconds:.1f} s; best on this split: "
+          f"{result.best}")
+    print(result.folder)
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     rows = runs.list_runs(args.out)
     if not rows:
@@ -270,6 +305,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=_cmd_compare, method=None)
+    p = sub.add_parser("sweep", help="run a grid of settings over a benchmark split, score every cell, "
+                       "write a CSV, a table and a Pareto plot (resumable)",
+                       description="Sweep: every cell of --grid on every triple of --split, scored. The config "
+                       "flags below set what the cells start from; the grid overrides them.")
+    p.add_argument("--method", default="caracalla-roebel", help=f"one of {methods} (default: caracalla-roebel)")
+    p.add_argument("--grid", help="space-separated field=v1,v2 items over any config fields, e.g. "
+                   "\"statistic=per-frequency,time-frequency beta=0.001,0.01\" (tuple values join elements with /)")
+    p.add_argument("--split", default="dev", help="benchmark split: dev or test (default: dev; the bundled triples "
+                   "when the rendered set is missing)")
+    p.add_argument("--triples", type=int, default=None, help="use only the first N triples of the split")
+    p.add_argument("--resume", default=None, metavar="FOLDER", help="finish an interrupted sweep folder "
+                   "(running the same sweep again finds its folder too)")
+    p.add_argument("--executor", default=None, help="where cells run: local (default) or dask://HOST:PORT "
+                   "(a dask.distributed scheduler)")
+    p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the sweep folder is made (default: outputs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(p)
+    p.set_defaults(func=_cmd_sweep)
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--out", default=str(runs.DEFAULT_OUT))
     p.set_defaults(func=_cmd_runs)

@@ -21,6 +21,8 @@ from typing import Sequence
 
 import torch
 
+from . import precision as PR
+
 _EPS = 1e-12
 
 
@@ -29,12 +31,17 @@ def correlation_tensor(features: torch.Tensor) -> torch.Tensor:
 
     H[b, f, i, j] = sum_t features[b, i, f, t] * features[b, j, f, t]: one batched matrix product
     per frequency.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
     """
     return torch.matmul(features.transpose(1, 2), features.permute(0, 2, 3, 1))
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix normalised by its size. ``features: (B, C, ...) -> G: (B, C, C)``."""
+    """Gram matrix normalised by its size. ``features: (B, C, ...) -> G: (B, C, C)``.
+
+    Notebook: notebooks/01_vgg19.ipynb, notebooks/02_wav2vec2.ipynb
+    """
     flat = features.flatten(2)
     return torch.matmul(flat, flat.transpose(1, 2)) / flat.shape[1] / flat.shape[2]
 
@@ -54,6 +61,8 @@ def content_loss(generated: Sequence[torch.Tensor], content: Sequence[torch.Tens
 
     ``generated``: list of ``(B, C, ...)``; ``content``: list of ``(1, C, ...)``; ``norms``: the
     targets' energies when already known (:class:`Targets`). Returns ``(B,)``.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
     """
     if len(generated) != len(content):
         raise ValueError("content_loss: generated and content feature lists differ in length")
@@ -65,12 +74,17 @@ def time_correlations(features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Per kernel size, H divided by the number of frames (so clips of any length compare).
 
     ``features``: list of ``(B, C, F, T)`` -> list of ``(B, F, C, C)``.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
     """
     return [correlation_tensor(f) / f.shape[-1] for f in features]
 
 
 def grams(features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Gram matrix of each feature tensor. list of ``(B, C, ...)`` -> list of ``(B, C, C)``."""
+    """Gram matrix of each feature tensor. list of ``(B, C, ...)`` -> list of ``(B, C, C)``.
+
+    Notebook: notebooks/01_vgg19.ipynb, notebooks/02_wav2vec2.ipynb
+    """
     return [gram_matrix(f) for f in features]
 
 
@@ -87,6 +101,8 @@ def style_loss(generated: Sequence[torch.Tensor], style: Sequence[torch.Tensor],
     n_l * ||S_gen - S_style||^2 / ||S_style||^2, summed over l. ``generated``, ``style``: lists of
     statistics (from :func:`time_correlations` or :func:`grams`), batch ``B`` and ``1``;
     ``norms``: the targets' mean energies per matrix when already known (:class:`Targets`).
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
     """
     if len(generated) != len(style):
         raise ValueError("style_loss: generated and style statistic lists differ in length")
@@ -96,7 +112,10 @@ def style_loss(generated: Sequence[torch.Tensor], style: Sequence[torch.Tensor],
 
 def total_loss(content: torch.Tensor, style: torch.Tensor, *, alpha: float | torch.Tensor,
                beta: float | torch.Tensor) -> torch.Tensor:
-    """alpha * content + beta * style, per batch item. alpha = 0 is texture synthesis."""
+    """alpha * content + beta * style, per batch item. alpha = 0 is texture synthesis.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
     return alpha * content + beta * style
 
 
@@ -109,11 +128,16 @@ class _ContentAndCorrelation(torch.autograd.Function):
     Autograd's version of the same maths makes two matrix products for H's gradient (F appears
     twice) and several full-size passes for the content term; here the gradient is
     (dH + dH^T) F + 2 dE (F - F_c): one matrix product and one in-place pass.
+
+    ``precision`` (fp32, tf32, bf16; :mod:`labutils.precision`) is that of the two matrix
+    products (H and its gradient); the content error and everything returned stay FP32.
     """
 
     @staticmethod
-    def forward(ctx, features: torch.Tensor, target: torch.Tensor | None):  # (B,C,F,T), (1,C,F,T)|None
-        H = torch.matmul(features.transpose(1, 2), features.permute(0, 2, 3, 1))
+    def forward(ctx, features: torch.Tensor, target: torch.Tensor | None,
+                precision: str = "fp32"):  # (B,C,F,T), (1,C,F,T)|None
+        ctx.precision = precision
+        H = PR.matmul(features.transpose(1, 2), features.permute(0, 2, 3, 1), precision=precision)
         if target is None:
             err = features.new_zeros(features.shape[0])
             diff = None
@@ -127,10 +151,10 @@ class _ContentAndCorrelation(torch.autograd.Function):
     def backward(ctx, grad_err: torch.Tensor, grad_H: torch.Tensor):
         features, diff = ctx.saved_tensors
         sym = grad_H + grad_H.transpose(-1, -2)  # (B, F, C, C)
-        grad = torch.matmul(sym, features.transpose(1, 2)).transpose(1, 2)  # (B, C, F, T) view
+        grad = PR.matmul(sym, features.transpose(1, 2), precision=ctx.precision).transpose(1, 2)  # (B, C, F, T)
         if diff is not None:
             grad.addcmul_((2 * grad_err).view(-1, 1, 1, 1), diff)
-        return grad, None
+        return grad, None, None
 
 
 @dataclass
@@ -157,6 +181,7 @@ def content_and_style(
     targets: Targets,
     *,
     fast: bool = True,
+    precision: str = "fp32",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Content loss and time-correlation style loss. Returns ``(content (B,), style (B,))``.
 
@@ -164,6 +189,9 @@ def content_and_style(
     style's features; without content targets the content loss is 0 (texture synthesis).
     ``fast=False`` composes :func:`content_loss`, :func:`style_loss` and :func:`time_correlations`
     (the reference); both give the same values and gradients up to float rounding.
+    ``precision`` (fast path only): that of the correlation products (:mod:`labutils.precision`).
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
     """
     batch = features[0].shape[0]
     if not fast:
@@ -173,10 +201,134 @@ def content_and_style(
     c_terms, s_terms = [], []
     for i, f in enumerate(features):
         target = targets.content[i] if targets.content else None
-        err, H = _ContentAndCorrelation.apply(f, target)
+        err, H = _ContentAndCorrelation.apply(f, target, precision)
         if target is not None:
             c_terms.append(err / targets.content_norms[i])
         diff = H / f.shape[-1] - targets.style[i]
         s_terms.append(torch.linalg.vector_norm(diff.flatten(1), dim=1).square() / targets.style_norms[i])
     c = torch.stack(c_terms).mean(0) if c_terms else features[0].new_zeros(batch)
     return c, torch.stack(s_terms).sum(0)
+
+
+# --------------------------------------------------------------------------------------------
+# Attempt 3's levers (issue 14): other texture statistics, selected feature maps, chroma content
+# --------------------------------------------------------------------------------------------
+STATISTICS = ("per-frequency", "frequency-frequency", "time-frequency")
+
+
+def frequency_correlations(features: torch.Tensor) -> torch.Tensor:
+    """Per filter, frequency x frequency correlations summed over time.
+    ``features: (B, C, F, T) -> (B, C, F, F)``, G[b, i, f, g] = sum_t F_i(f, t) F_i(g, t).
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    return torch.matmul(features, features.transpose(-1, -2))
+
+
+def shift_invariant_correlations(features: torch.Tensor) -> torch.Tensor:
+    """Filter correlations summed over time *and* frequency.
+    ``features: (B, C, F, T) -> (B, C, C)``, G[b, i, j] = sum_{f,t} F_i(f, t) F_j(f, t).
+
+    A shift of the input along frequency (a pitch change on a log-frequency axis) shifts every
+    feature map alike and leaves G unchanged, up to what crosses the edges.
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    flat = features.flatten(2)
+    return torch.matmul(flat, flat.transpose(1, 2))
+
+
+def texture_statistic(features: torch.Tensor, *, statistic: str) -> torch.Tensor:
+    """One feature tensor's statistic, per time frame (and per frequency for "time-frequency").
+
+    ``features: (B, C, F, T)`` -> "per-frequency" ``(B, F, C, C)`` (H / T), "frequency-frequency"
+    ``(B, C, F, F)`` (/ T), "time-frequency" ``(B, C, C)`` (/ (F T)).
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    n_freq, n_frames = features.shape[-2:]
+    if statistic == "per-frequency":
+        return correlation_tensor(features) / n_frames
+    if statistic == "frequency-frequency":
+        return frequency_correlations(features) / n_frames
+    if statistic == "time-frequency":
+        return shift_invariant_correlations(features) / (n_freq * n_frames)
+    raise ValueError(f"statistic={statistic!r}: one of {', '.join(STATISTICS)}")
+
+
+def statistic_targets(content: Sequence[torch.Tensor] | None, style: Sequence[torch.Tensor], *,
+                      statistic: str) -> Targets:
+    """:class:`Targets` for :func:`content_and_statistics`: ``content`` feature maps (or None) and
+    the ``statistic`` of each ``style`` feature map ``(1, C, F, T)``.
+
+    Every statistic's squared error is taken relative to its target's energy and weighted by the
+    number of frequency rows F of its feature map: n_F ||S_gen - S_style||^2 / ||S_style||^2.
+    For "per-frequency" this is exactly :func:`style_loss` (F matrices), so one beta means the
+    same amount of style for every statistic.
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    stats = [texture_statistic(f, statistic=statistic) for f in style]
+    targets = Targets(content=list(content) if content is not None else None, style=stats)
+    targets.style_norms = [_energy(s) / f.shape[-2] for s, f in zip(stats, style)]
+    return targets
+
+
+def content_and_statistics(
+    features: Sequence[torch.Tensor],
+    targets: Targets,
+    *,
+    statistic: str,
+    content_index: Sequence[int],
+    style_index: Sequence[int],
+    fast: bool = True,
+    precision: str = "fp32",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Content loss on some feature maps, style loss on a statistic of others. ``-> (B,), (B,)``.
+
+    ``features``: list of ``(B, C, F, T)``; ``targets`` from :func:`statistic_targets`, its
+    ``content`` aligned with ``content_index`` (None: no content term) and its ``style`` with
+    ``style_index`` (positions in ``features``). Content: mean over its maps of the relative
+    squared error; style: sum over its maps of n_F x relative squared error of the statistic.
+    With every map in both terms and "per-frequency" this equals :func:`content_and_style`;
+    ``fast`` fuses a per-frequency map's content error and H as that function does.
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    batch = features[0].shape[0]
+    content_at = {i: n for n, i in enumerate(content_index)} if targets.content else {}
+    style_at = {i: n for n, i in enumerate(style_index)}
+    c_terms, s_terms = [], []
+    for i in sorted(set(content_at) | set(style_at)):
+        f = features[i]
+        target = targets.content[content_at[i]] if i in content_at else None
+        stat = None
+        if fast and statistic == "per-frequency" and i in style_at:
+            err, H = _ContentAndCorrelation.apply(f, target, precision)
+            stat = H / f.shape[-1]
+        elif target is not None:
+            err = _sq_error(f, target)
+        if target is not None:
+            c_terms.append(err / targets.content_norms[content_at[i]])
+        if i in style_at:
+            n = style_at[i]
+            stat = stat if stat is not None else texture_statistic(f, statistic=statistic)
+            s_terms.append(_sq_error(stat, targets.style[n]) / targets.style_norms[n])
+    c = torch.stack(c_terms).mean(0) if c_terms else features[0].new_zeros(batch)
+    s = torch.stack(s_terms).sum(0) if s_terms else features[0].new_zeros(batch)
+    return c, s
+
+
+def chroma_loss(generated: torch.Tensor, target: torch.Tensor, *, weights: torch.Tensor) -> torch.Tensor:
+    """Melody-only content loss: weighted mean over frames of ||c_gen(t) - c_content(t)||^2.
+
+    ``generated: (B, 12, T)``, ``target: (1, 12, T)`` unit-length chroma frames
+    (:func:`labutils.spectral.chroma`), ``weights: (T,)`` (e.g. 1 where the content is loud).
+    Range [0, 4]; 0 when the pitch classes match frame by frame. Returns ``(B,)``.
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    t = min(generated.shape[-1], target.shape[-1], weights.shape[-1])
+    per_frame = (generated[..., :t] - target[..., :t]).square().sum(-2)  # (B, T)
+    w = weights[:t].to(per_frame)
+    return (per_frame * w).sum(-1) / w.sum().clamp_min(_EPS)

@@ -5,11 +5,29 @@ convolutions per kernel size, and per kernel size the time-summed correlations p
 H(i, j, f) = sum_t F_i(f, t) F_j(f, t). The optimised variable is the spectrogram (then
 Griffin-Lim) or the waveform itself (through the differentiable STFT).
 
+The levers of issue 14 (each a config field, the report's choice by default):
+
+* ``representation``: "stft" log-magnitude (report); "ri" the compressed real and imaginary
+  parts (Caracalla and Roebel 2020; waveform domain only; the two parts go through the network
+  as two images and their feature maps are stacked, 2C channels); "mel" / "cqt" log-compressed
+  log-frequency bands of the STFT magnitude. In the spectrogram domain the optimised variable
+  stays the log-STFT magnitude (Griffin-Lim needs it) and the bands are computed from it.
+* ``statistic``: "per-frequency" H (report), "frequency-frequency" (per filter, F x F),
+  "time-frequency" (C x C, summed over time and frequency: shift-invariant along frequency).
+* ``content_term``: "features" (report), "chroma" (a differentiable chromagram of the STFT
+  magnitude), "none" (alpha ignored; the start is the content and the steps are the brake).
+* ``content_kernel_sizes`` / ``style_kernel_sizes``, ``content_depths`` / ``style_depths``:
+  which feature maps each term uses (empty: all). The network is built with the kernel sizes
+  some term uses.
+
+With every lever at its default the loss is the report's, through the same fused fast path.
+
 Notebook: notebooks/03_caracalla_roebel.ipynb
+Notebook: notebooks/06_exploring_attempt3.ipynb
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -19,17 +37,86 @@ from ..config import CaracallaRoebelConfig
 from ..nets import RandomCNN
 from .base import Problem, prepare
 
+_CHROMA_FLOOR = 1e-3  # chroma frames are normalised with a floor this far (-60 dB) below the loudest
+_CHROMA_LOUD = 1e-2  # frames within 40 dB of the content's loudest count in the chroma loss
+
+
+def selection(cfg: CaracallaRoebelConfig) -> tuple[list[int], list[int], list[int]]:
+    """The kernel sizes to build and which feature maps each term reads.
+
+    Returns ``(net_sizes, content_index, style_index)``: the network's kernel sizes (those some
+    term uses, in ``kernel_sizes`` order) and positions in its features list (layer-major, as
+    :meth:`labutils.nets.RandomCNN.features` returns them). ``content_index`` is empty unless
+    the content term is "features".
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    content_sizes = set(cfg.content_kernel_sizes or cfg.kernel_sizes)
+    style_sizes = set(cfg.style_kernel_sizes or cfg.kernel_sizes)
+    content_depths = set(cfg.content_depths or range(1, cfg.layers + 1))
+    style_depths = set(cfg.style_depths or range(1, cfg.layers + 1))
+    on_features = cfg.content_term == "features"
+    net_sizes = [int(k) for k in cfg.kernel_sizes if k in style_sizes or (on_features and k in content_sizes)]
+
+    def index(sizes: set, layers: set) -> list[int]:
+        return [layer * len(net_sizes) + p for layer in range(cfg.layers) if layer + 1 in layers
+                for p, k in enumerate(net_sizes) if k in sizes]
+
+    return net_sizes, (index(content_sizes, content_depths) if on_features else []), index(style_sizes, style_depths)
+
+
+def is_report_path(cfg: CaracallaRoebelConfig) -> bool:
+    """True when every lever is at the report's choice (the loss runs the original fused path)."""
+    net_sizes, c_idx, s_idx = selection(cfg)
+    every = list(range(cfg.layers * len(net_sizes)))
+    return (cfg.representation == "stft" and cfg.statistic == "per-frequency" and cfg.content_term == "features"
+            and net_sizes == [int(k) for k in cfg.kernel_sizes] and c_idx == every and s_idx == every)
+
+
+def representation(cfg: CaracallaRoebelConfig, *, device: torch.device | str = "cpu") -> Callable:
+    """``represent(audio (B, N)) -> (rep, mag)``: what the network sees and the STFT magnitude.
+
+    ``rep``: ``(B, F, T)`` ("stft": log-compressed magnitude; "mel"/"cqt": ``(B, n_bins, T)``
+    log-compressed bands) or ``(B, 2, F, T)`` ("ri"); ``mag``: ``(B, n_fft//2+1, T)``.
+
+    Notebook: notebooks/06_exploring_attempt3.ipynb
+    """
+    bank = band_filterbank(cfg, device=device)
+
+    def represent(audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        spec = S.stft(audio, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+        mag = torch.sqrt(spec.real.square() + spec.imag.square() + 1e-12)
+        if cfg.representation == "ri":
+            return S.ri_compress(torch.stack([spec.real, spec.imag], dim=-3), compression=cfg.compression), mag
+        if bank is not None:
+            return S.band_spectrogram(mag, bank, compression=cfg.compression), mag
+        return S.compress(mag, compression=cfg.compression), mag
+
+    return represent
+
+
+def band_filterbank(cfg: CaracallaRoebelConfig, *, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """The ``(n_bins, n_fft//2+1)`` filterbank of a "mel" or "cqt" representation, else None."""
+    if cfg.representation == "mel":
+        return S.mel_filterbank(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_bins=cfg.n_bins).to(device)
+    if cfg.representation == "cqt":
+        return S.log_frequency_filterbank(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, n_bins=cfg.n_bins).to(device)
+    return None
+
 
 def build(content: torch.Tensor, style: torch.Tensor, cfg: CaracallaRoebelConfig,
           betas: Sequence[float] | None = None) -> Problem:
     """Set up attempt 3 on ``content: (N,)`` and ``style: (M,)``; targets computed once, no_grad.
 
     Notebook: notebooks/03_caracalla_roebel.ipynb
+    Notebook: notebooks/06_exploring_attempt3.ipynb
     """
     setup = prepare(content, style, cfg, betas)
+    if not is_report_path(cfg):
+        return _build_levers(setup, cfg)
     content, device, batch = setup.content, setup.device, setup.batch
     net = RandomCNN(filters=cfg.filters, kernel_sizes=cfg.kernel_sizes, layers=cfg.layers, seed=cfg.net_seed,
-                    fast=cfg.fast, device=device)
+                    fast=cfg.fast, device=device, precision=getattr(cfg, "precision", "fp32"))
     spec_kw = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, compression=cfg.compression)
     with torch.no_grad():
         content_spec = S.log_spectrogram(content, **spec_kw)  # (F, T)
@@ -64,7 +151,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: CaracallaRoebelConfig
             return p
 
     def one_pass(p: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        c, s = L.content_and_style(net.features(to_spec(p)), targets, fast=cfg.fast)
+        c, s = L.content_and_style(net.features(to_spec(p)), targets, fast=cfg.fast, precision=net.precision)
         return {"total": L.total_loss(c, s, alpha=cfg.alpha, beta=b), "content": c, "style": s}
 
     def loss_fn(p: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -77,6 +164,97 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: CaracallaRoebelConfig
 
     n_freq, n_frames = content_spec.shape
     info = {"algorithms": dict(net.algorithms)} if getattr(net, "algorithms", None) else {}
+    info["precision"] = net.precision
     return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=to_spec, lr=lr,
                    weights=net.weights_info.as_dict(), device=device,
                    flops_per_step=net.flops_per_step(n_freq, n_frames, batch), info=info)
+
+
+def _build_levers(setup, cfg: CaracallaRoebelConfig) -> Problem:
+    """:func:`build` when some lever is off the report's choice (see the module docstring)."""
+    content, device, batch = setup.content, setup.device, setup.batch
+    net_sizes, content_index, style_index = selection(cfg)
+    net = RandomCNN(filters=cfg.filters, kernel_sizes=net_sizes, layers=cfg.layers, seed=cfg.net_seed,
+                    fast=cfg.fast, device=device, precision=getattr(cfg, "precision", "fp32"))
+    represent = representation(cfg, device=device)
+    bank = band_filterbank(cfg, device=device)
+    ri = cfg.representation == "ri"
+    alpha = 0.0 if cfg.content_term == "none" else cfg.alpha
+
+    def features(rep: torch.Tensor) -> list[torch.Tensor]:
+        if not ri:
+            return net.features(rep)
+        b = rep.shape[0]  # (B, 2, F, T): real and imaginary parts as two images, feature maps stacked
+        return [f.reshape(b, 2 * f.shape[1], *f.shape[-2:]) for f in net.features(rep.flatten(0, 1))]
+
+    with torch.no_grad():
+        content_rep, content_mag = represent(content[None])
+        style_rep, _ = represent(setup.style[None])
+        style_feats = features(style_rep)
+        content_feats = features(content_rep) if content_index and alpha > 0 else None
+        targets = L.statistic_targets([content_feats[i] for i in content_index] if content_feats else None,
+                                      [style_feats[i] for i in style_index], statistic=cfg.statistic)
+        if cfg.content_term == "chroma" and alpha > 0:
+            chroma_fb = S.chroma_filterbank(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft).to(device)
+            raw = torch.matmul(chroma_fb, content_mag[0]).norm(dim=0)  # (T,)
+            floor = float(raw.max().clamp_min(1e-8)) * _CHROMA_FLOOR
+            chroma_target = S.chroma(content_mag, chroma_fb, floor=floor)  # (1, 12, T)
+            chroma_weights = (raw > raw.max() * _CHROMA_LOUD).float()
+        content_spec = S.compress(content_mag[0], compression=cfg.compression)  # (F, T) log-STFT
+
+    if cfg.domain == "spectrogram":  # the variable is the log-STFT magnitude; bands are computed from it
+        if cfg.init == "content":
+            init = content_spec.expand(batch, -1, -1).clone()
+        else:
+            init = torch.rand(batch, *content_spec.shape, generator=setup.generator).to(device) * content_spec.mean() * 2
+        lr = cfg.lr
+
+        def analyse(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            need_mag = bank is not None or cfg.content_term == "chroma"
+            mag = S.decompress(p, compression=cfg.compression) if need_mag else None
+            return (p if bank is None else S.band_spectrogram(mag, bank, compression=cfg.compression)), mag
+
+        def to_spec(p: torch.Tensor) -> torch.Tensor:
+            return p
+
+        def decode(p: torch.Tensor) -> torch.Tensor:
+            mag = S.decompress(p.clamp(0, None), compression=cfg.compression)
+            return S.griffin_lim(mag, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_iter=cfg.griffin_lim_iters,
+                                 seed=cfg.seed, length=content.shape[-1])
+    else:
+        if cfg.init == "content":
+            init = content.expand(batch, -1).clone()
+        else:
+            init = torch.randn(batch, content.shape[-1], generator=setup.generator).to(device) * 0.1
+        lr = cfg.lr * cfg.waveform_lr_scale if cfg.optimizer == "adam" else cfg.lr
+        analyse = represent
+
+        def to_spec(p: torch.Tensor) -> torch.Tensor:
+            return S.log_spectrogram(p, n_fft=cfg.n_fft, hop_length=cfg.hop_length, compression=cfg.compression)
+
+        def decode(p: torch.Tensor) -> torch.Tensor:
+            return p
+
+    def one_pass(p: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        rep, mag = analyse(p)
+        c, s = L.content_and_statistics(features(rep), targets, statistic=cfg.statistic, content_index=content_index,
+                                        style_index=style_index, fast=cfg.fast, precision=net.precision)
+        if cfg.content_term == "chroma" and alpha > 0:
+            c = L.chroma_loss(S.chroma(mag, chroma_fb, floor=floor), chroma_target, weights=chroma_weights)
+        return {"total": L.total_loss(c, s, alpha=alpha, beta=b), "content": c, "style": s}
+
+    def loss_fn(p: torch.Tensor) -> dict[str, torch.Tensor]:
+        if device.type == "cuda" or p.shape[0] == 1:
+            return one_pass(p, setup.beta)
+        parts = [one_pass(p[i:i + 1], setup.beta[i:i + 1]) for i in range(p.shape[0])]  # see build()
+        return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
+
+    n_freq, n_frames = content_rep.shape[-2:]
+    info = {"algorithms": dict(net.algorithms)} if getattr(net, "algorithms", None) else {}
+    info["precision"] = net.precision
+    info["levers"] = {"representation": cfg.representation, "statistic": cfg.statistic,
+                      "content_term": cfg.content_term, "net_kernel_sizes": net_sizes,
+                      "content_maps": len(content_index), "style_maps": len(style_index)}
+    return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=to_spec, lr=lr,
+                   weights=net.weights_info.as_dict(), device=device,
+                   flops_per_step=net.flops_per_step(n_freq, n_frames, batch * (2 if ri else 1)), info=info)
