@@ -1,4 +1,4 @@
-# make lab | make test | make demo | make bench | make gallery
+# make lab | make test | make demo | make bench | make gallery | make benchmark-data
 # Each target creates .venv and installs the package with its dev extra when missing.
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 QUICK  ?= 0
 
-.PHONY: lab test demo bench gallery setup clean-venv
+.PHONY: lab test demo bench bench-gpu gallery setup clean-venv benchmark-data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m labutils bench --method caracalla-roebel --json
+
+# Issue 16's GPU cases as JSON lines with their targets (about 4 minutes on one GPU; QUICK=1: tiny, on the CPU)
+bench-gpu: $(STAMP)
+	PYTHON=$(BIN)/python bench/gpu.sh $(if $(filter 1,$(QUICK)),--quick,)
+
+# Render the quality-benchmark set (FluidSynth, about 10 s) into data/cache/benchmark/
+# (or $LABUTILS_BENCHMARK_DIR); needs `apt-get install fluidsynth fluid-soundfont-gm`.
+benchmark-data: $(STAMP)
+	@$(BIN)/python -c "import mido" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[data]'
+	$(BIN)/python data/render.py --benchmark
 
 # Execute every notebook top to bottom into outputs/gallery/ (QUICK=1 for the quick mode).
 gallery: $(STAMP)

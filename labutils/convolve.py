@@ -12,7 +12,16 @@ gets its own :class:`Plan`, chosen by a short timing on the running machine and 
 * backward ``direct``: the convolution's own input gradient (conv2d with the flipped kernels);
 * backward ``rows``: a (1, k) row convolution with k output channels, then k shifted sums;
 * backward ``fft``: one FFT per incoming gradient map and block, products with the filters'
-  spectra summed over filters in the frequency domain, one inverse FFT per block.
+  spectra summed over filters in the frequency domain, one inverse FFT per block;
+* forward and backward ``patches`` (the tensor-core plan for CUDA): the k x k patches of the
+  input, unfolded once per time block, ``(B, k*k, F*T)``, times the filters ``(C, k*k)`` in one
+  matrix product; the input gradient is ``W^T @ grad`` folded back (col2im). In ``bf16`` or
+  ``tf32`` (:mod:`labutils.precision`) these products run on the tensor cores.
+
+Each layer has a ``precision`` (fp32, tf32, bf16; emulated on the CPU): it applies to the
+``patches`` and ``direct``/``rows`` plans' products; the ``fft`` plan computes in FP32 always
+(cuFFT has no bf16 transform). Inputs of any float dtype are accepted (an autocast bf16 input
+with FP32 weights computes in FP32 and returns the input's dtype).
 
 All of them process time in blocks of at most a few hundred frames, so a 60 s clip costs twelve
 times a 5 s clip. :func:`single_to_many` runs a plan with autograd; ``fast=False`` in
@@ -20,7 +29,9 @@ times a 5 s clip. :func:`single_to_many` runs a plan with autograd; ``fast=False
 
 The choice is cached in ``~/.cache/labutils/conv_algorithms.json`` (``$XDG_CACHE_HOME`` is
 honoured; ``LABUTILS_CONV_CACHE=PATH`` names another file, ``LABUTILS_CONV_CACHE=off`` keeps it in
-memory only), keyed by CPU, instruction set, threads, torch version and shape.
+memory only), keyed by CPU, instruction set, threads, torch version and shape (on CUDA: by the
+GPU's name, CUDA and torch versions, shape and precision; there the candidates include
+``patches`` and are timed synchronised on the clip's own length, up to 4096 frames).
 ``LABUTILS_CONV_ALGORITHM=fft`` (or ``direct/rows``...) forces one plan everywhere.
 
 Notebook: notebooks/03_caracalla_roebel.ipynb
@@ -38,14 +49,22 @@ from typing import Callable
 import torch
 import torch.nn.functional as Fn
 
-FORWARDS = ("direct", "fft")
-BACKWARDS = ("direct", "rows", "fft")
+from . import precision as PR
+
+FORWARDS = ("direct", "fft", "patches")
+BACKWARDS = ("direct", "rows", "fft", "patches")
 #: output frames per time block of the chunked direct convolutions
 DIRECT_BLOCK = 512
 #: FFT lengths (time) tried for the overlap-save blocks
 FFT_LENGTHS = (128, 256)
 #: transient complex spectra are kept under this many bytes (filters are taken in groups)
 CHUNK_BYTES = 64 * 2**20
+#: the same bound on CUDA, where fewer, larger groups pay (a GPU has tens of GB)
+CUDA_CHUNK_BYTES = 1024 * 2**20
+#: FFT lengths also tried on CUDA
+CUDA_FFT_LENGTHS = (128, 256, 512)
+#: time frames of the probe on CUDA (a GPU's timing of a short probe says little about the clip)
+CUDA_PROBE_FRAMES = 4096
 #: time frames of the probe used to choose a plan (costs are linear in T beyond it)
 PROBE_FRAMES = 256
 
@@ -64,20 +83,23 @@ class Plan:
 
     @property
     def name(self) -> str:
-        """``"fft512"`` when both parts use the FFT, else ``"forward/backward"`` (``"direct/rows"``)."""
+        """``"fft512"`` when both parts use the FFT, ``"patches"`` when both use patches, else
+        ``"forward/backward"`` (``"direct/rows"``)."""
         if self.forward == "fft" and self.backward == "fft":
             return f"fft{self.fft_length}"
+        if self.forward == "patches" and self.backward == "patches":
+            return "patches"
         parts = [f"{p}{self.fft_length}" if p == "fft" else p for p in (self.forward, self.backward)]
         return "/".join(parts)
 
     @classmethod
     def parse(cls, name: str) -> "Plan":
-        """Inverse of :attr:`name`; ``"fft"`` alone means ``fft512``."""
+        """Inverse of :attr:`name`; ``"fft"`` alone means ``fft512``, ``"patches"`` alone both parts."""
         parts = name.strip().lower().split("/")
         if len(parts) == 1:
             parts = parts * 2
         if len(parts) != 2:
-            raise ValueError(f"conv algorithm {name!r}: expected FORWARD/BACKWARD, e.g. direct/rows or fft512")
+            raise ValueError(f"conv algorithm {name!r}: expected FORWARD/BACKWARD, e.g. direct/rows, fft512 or patches")
         length, kinds = 512, []
         for p in parts:
             kind = "fft" if p.startswith("fft") else p
@@ -111,50 +133,113 @@ def fast_length(n: int) -> int:
 # Direct convolutions over time blocks
 # --------------------------------------------------------------------------------------------
 def _conv_blocks(inp: torch.Tensor, weight: torch.Tensor, *, block: int | None = None,
-                 channels_last: bool = False) -> torch.Tensor:
+                 channels_last: bool = False, precision: str = "fp32") -> torch.Tensor:
     """Same-size conv2d of ``inp: (B, Ci, F, T)`` with ``weight: (Co, Ci, kh, kw)`` (odd sizes),
-    padding ``(kh // 2, kw // 2)``, computed ``block`` output frames at a time. -> ``(B, Co, F, T)``."""
+    padding ``(kh // 2, kw // 2)``, computed ``block`` output frames at a time. -> ``(B, Co, F, T)``
+    in ``inp``'s dtype; ``precision`` as in :func:`labutils.precision.conv2d` (no autograd here)."""
     ph, pw = weight.shape[-2] // 2, weight.shape[-1] // 2
     T, block = inp.shape[-1], int(block or DIRECT_BLOCK)
+    dtype = inp.dtype
+    if precision == "bf16" and inp.device.type == "cuda":
+        inp, weight = inp.to(torch.bfloat16), weight.to(torch.bfloat16)
+    elif precision != "fp32" and inp.device.type != "cuda":
+        inp, weight = PR.emulate(inp, precision), PR.emulate(weight, precision)
     if channels_last:
         weight = weight.contiguous(memory_format=torch.channels_last)
-    if T <= block:
-        x = inp.contiguous(memory_format=torch.channels_last) if channels_last else inp
-        return Fn.conv2d(x, weight, padding=(ph, pw)).contiguous()
-    out = inp.new_empty(inp.shape[0], weight.shape[0], inp.shape[-2], T)
-    for t0 in range(0, T, block):
-        t1 = min(T, t0 + block)
-        a, b = max(0, t0 - pw), min(T, t1 + pw)
-        x = Fn.pad(inp[..., a:b], (pw - (t0 - a), pw - (b - t1)))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out[..., t0:t1] = Fn.conv2d(x, weight, padding=(ph, 0))
+    with PR.tf32(inp.device, precision == "tf32"):
+        if T <= block:
+            x = inp.contiguous(memory_format=torch.channels_last) if channels_last else inp
+            return Fn.conv2d(x, weight, padding=(ph, pw)).to(dtype).contiguous()
+        out = inp.new_empty(inp.shape[0], weight.shape[0], inp.shape[-2], T, dtype=dtype)
+        for t0 in range(0, T, block):
+            t1 = min(T, t0 + block)
+            a, b = max(0, t0 - pw), min(T, t1 + pw)
+            x = Fn.pad(inp[..., a:b], (pw - (t0 - a), pw - (b - t1)))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out[..., t0:t1] = Fn.conv2d(x, weight, padding=(ph, 0))
     return out
 
 
-def _direct_forward(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _direct_forward(x: torch.Tensor, weight: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """``x: (B, 1, F, T)``, ``weight: (C, 1, k, k)`` -> ``(B, C, F, T)``."""
-    return _conv_blocks(x, weight)
+    return _conv_blocks(x, weight, precision=precision)
 
 
-def _direct_backward(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _direct_backward(grad: torch.Tensor, weight: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Input gradient as conv2d of ``grad: (B, C, F, T)`` with the flipped kernels -> ``(B, 1, F, T)``."""
     flipped = torch.flip(weight, (-2, -1)).transpose(0, 1)  # (1, C, k, k)
-    return _conv_blocks(grad, flipped)
+    return _conv_blocks(grad, flipped, precision=precision)
 
 
-def _rows_backward(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _rows_backward(grad: torch.Tensor, weight: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Input gradient as a (1, k) row convolution into k channels, then k shifted sums along F."""
     k = weight.shape[-1]
     pad = k // 2
     rows = torch.flip(weight[:, 0], (-1,)).permute(1, 0, 2).unsqueeze(2).contiguous()  # (k, C, 1, k)
-    per_row = _conv_blocks(grad, rows, channels_last=k >= 17 and grad.device.type == "cpu")  # (B, k, F, T)
+    per_row = _conv_blocks(grad, rows, channels_last=k >= 17 and grad.device.type == "cpu",
+                           precision=precision)  # (B, k, F, T)
     per_row = Fn.pad(per_row, (0, 0, pad, pad))
     n_freq = grad.shape[-2]
     out = per_row[:, 0, 2 * pad: 2 * pad + n_freq].clone()
     for d in range(1, k):
         out += per_row[:, d, 2 * pad - d: 2 * pad - d + n_freq]
     return out.unsqueeze(1)
+
+
+# --------------------------------------------------------------------------------------------
+# Patches: one matrix product per time block (the tensor-core plan)
+# --------------------------------------------------------------------------------------------
+def _chunk_bytes(device: torch.device) -> int:
+    return CUDA_CHUNK_BYTES if device.type == "cuda" else CHUNK_BYTES
+
+
+def _patch_block(B: int, k: int, F: int, T: int, itemsize: int, device: torch.device) -> int:
+    """Output frames per block so that the unfolded patches ``(B, k*k, F*frames)`` stay under
+    :func:`_chunk_bytes`."""
+    return max(1, min(T, _chunk_bytes(device) // max(1, B * k * k * F * itemsize)))
+
+
+def _patches_forward(x: torch.Tensor, weight: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """``x: (B, 1, F, T)``, ``weight: (C, 1, k, k)`` -> ``(B, C, F, T)`` as ``W (C, k*k) @ patches``.
+
+    The patches of a time block, ``(B, k*k, F*frames)`` (``Fn.unfold`` of the zero-padded input),
+    are read by all C filters in one matrix product (on CUDA in bf16 with the patches unfolded in
+    bf16, or in TF32, per ``precision``).
+    """
+    B, _, F, T = x.shape
+    C, k = weight.shape[0], weight.shape[-1]
+    p = k // 2
+    cast = precision == "bf16" and x.device.type == "cuda"
+    xp = Fn.pad(x.to(torch.bfloat16) if cast else x, (p, p, p, p))  # (B, 1, F + 2p, T + 2p)
+    w = weight.reshape(C, k * k)
+    block = _patch_block(B, k, F, T, xp.element_size(), x.device)
+    out = x.new_empty(B, C, F, T)
+    for t0 in range(0, T, block):
+        t1 = min(T, t0 + block)
+        cols = Fn.unfold(xp[..., t0:t1 + 2 * p], k)  # (B, k*k, F * (t1 - t0))
+        y = PR.matmul(w, cols, precision=precision)  # (B, C, F * (t1 - t0))
+        if t0 == 0 and t1 == T:
+            return y.view(B, C, F, T).to(x.dtype)
+        out[..., t0:t1] = y.view(B, C, F, t1 - t0)
+    return out
+
+
+def _patches_backward(grad: torch.Tensor, weight: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """Input gradient of :func:`_patches_forward`: ``W^T (k*k, C) @ grad`` per time block, folded
+    back onto the padded input (``Fn.fold``, the adjoint of unfold). ``grad: (B, C, F, T) -> (B, 1, F, T)``."""
+    B, C, F, T = grad.shape
+    k = weight.shape[-1]
+    p = k // 2
+    wt = weight.reshape(C, k * k).t()
+    block = _patch_block(B, k, F, T, 4, grad.device)
+    gxp = grad.new_zeros(B, 1, F + 2 * p, T + 2 * p)
+    for t0 in range(0, T, block):
+        t1 = min(T, t0 + block)
+        g = grad[..., t0:t1].reshape(B, C, F * (t1 - t0))
+        cols = PR.matmul(wt, g, precision=precision).to(grad.dtype)  # (B, k*k, F * (t1 - t0))
+        gxp[..., t0:t1 + 2 * p] += Fn.fold(cols, (F + 2 * p, t1 - t0 + 2 * p), k)
+    return gxp[..., p:p + F, p:p + T].contiguous()
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,8 +288,9 @@ def filter_spectra(weight: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     return W[0::2] + 1j * W[1::2]
 
 
-def _group(n_items: int, bytes_per_item: int) -> int:
-    return max(1, min(n_items, CHUNK_BYTES // max(1, bytes_per_item)))
+def _group(n_items: int, bytes_per_item: int, device: torch.device | None = None) -> int:
+    limit = _chunk_bytes(device) if device is not None else CHUNK_BYTES
+    return max(1, min(n_items, limit // max(1, bytes_per_item)))
 
 
 def _fft_forward(x: torch.Tensor, spec: torch.Tensor, geo: _Geometry, filters: int) -> torch.Tensor:
@@ -220,7 +306,7 @@ def _fft_forward(x: torch.Tensor, spec: torch.Tensor, geo: _Geometry, filters: i
     X = torch.fft.fft2(xp.unfold(-1, M, L).transpose(1, 2))  # (B, nb, NF, M) complex
     out = x.new_empty(B, P, 2, F, T)
     full, last = (nb - 1) * L, T - (nb - 1) * L
-    step = _group(P, B * X[0].numel() * 8 * 2)
+    step = _group(P, B * X[0].numel() * 8 * 2, x.device)
     for j0 in range(0, P, step):
         j1 = min(P, j0 + step)
         z = torch.fft.ifft2(X[:, None] * spec[None, j0:j1, None])  # (B, j, nb, NF, M)
@@ -245,7 +331,7 @@ def _fft_backward(grad: torch.Tensor, spec: torch.Tensor, geo: _Geometry) -> tor
     p = k // 2
     frames = geo.padded_frames
     acc = None
-    step = _group(P, B * nb * NF * M * 8 * 3)
+    step = _group(P, B * nb * NF * M * 8 * 3, grad.device)
     for j0 in range(0, P, step):
         j1 = min(P, j0 + step)
         buf = grad.new_zeros(B, j1 - j0, NF, frames, 2)
@@ -265,13 +351,20 @@ def _fft_backward(grad: torch.Tensor, spec: torch.Tensor, geo: _Geometry) -> tor
 # The layer, with autograd
 # --------------------------------------------------------------------------------------------
 class SingleToMany:
-    """One first-layer convolution ``(B, 1, F, T) -> (B, C, F, T)`` (no ReLU) run by a :class:`Plan`.
+    """One first-layer convolution ``(B, 1, F, T) -> (B, C, F, T)`` (no ReLU) run by a :class:`Plan`
+    at ``precision`` (fp32, tf32, bf16: :mod:`labutils.precision`; the fft parts compute in FP32).
 
-    Keeps the filters' spectra for the FFT parts, computed once per shape and device.
+    Keeps the filters' spectra for the FFT parts, computed once per shape and device. The input
+    may be of any float dtype (e.g. bf16 under autocast): it is computed against the FP32 weights
+    in FP32 and the output and input gradient come back in the input's dtype.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
     """
 
-    def __init__(self, weight: torch.Tensor, plan: Plan = DEFAULT_PLAN) -> None:
-        self.weight, self.plan = weight, plan
+    def __init__(self, weight: torch.Tensor, plan: Plan = DEFAULT_PLAN, *, precision: str = "fp32") -> None:
+        if precision not in PR.PRECISIONS:
+            raise ValueError(f"precision={precision!r}: one of {', '.join(PR.PRECISIONS)} (resolve 'auto' first)")
+        self.weight, self.plan, self.precision = weight, plan, precision
         self._spectra: dict[tuple, torch.Tensor] = {}
 
     def geometry(self, F: int, T: int) -> _Geometry:
@@ -293,32 +386,42 @@ class SingleToMany:
 class _SingleToManyFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, layer: SingleToMany) -> torch.Tensor:
-        ctx.layer, ctx.shape = layer, x.shape
+        ctx.layer, ctx.shape, ctx.dtype = layer, x.shape, x.dtype
         ctx.save_for_backward(weight)
-        if layer.plan.forward == "fft":
+        x = x.to(weight.dtype)  # a bf16 input (autocast) meets FP32 weights in FP32
+        kind, precision = layer.plan.forward, layer.precision
+        if kind == "fft":
             geo = layer.geometry(x.shape[-2], x.shape[-1])
-            return _fft_forward(x, layer.spectra(geo), geo, weight.shape[0])
-        return _direct_forward(x, weight)
+            y = _fft_forward(x, layer.spectra(geo), geo, weight.shape[0])
+        elif kind == "patches":
+            y = _patches_forward(x, weight, precision)
+        else:
+            y = _direct_forward(x, weight, precision)
+        return y.to(ctx.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (weight,) = ctx.saved_tensors
-        layer, kind = ctx.layer, ctx.layer.plan.backward
+        layer, kind, precision = ctx.layer, ctx.layer.plan.backward, ctx.layer.precision
+        grad = grad.to(weight.dtype)
         if kind == "fft":
             geo = layer.geometry(ctx.shape[-2], ctx.shape[-1])
             gx = _fft_backward(grad, layer.spectra(geo), geo)
+        elif kind == "patches":
+            gx = _patches_backward(grad, weight, precision)
         elif kind == "rows":
-            gx = _rows_backward(grad, weight)
+            gx = _rows_backward(grad, weight, precision)
         else:
-            gx = _direct_backward(grad, weight)
-        return gx, None, None
+            gx = _direct_backward(grad, weight, precision)
+        return gx.to(ctx.dtype), None, None
 
 
-def single_to_many(x: torch.Tensor, weight: torch.Tensor, plan: Plan | str = DEFAULT_PLAN) -> torch.Tensor:
+def single_to_many(x: torch.Tensor, weight: torch.Tensor, plan: Plan | str = DEFAULT_PLAN, *,
+                   precision: str = "fp32") -> torch.Tensor:
     """``x: (B, 1, F, T)``, ``weight: (C, 1, k, k)`` (k odd) -> ``conv2d(x, weight, padding=k // 2)``
-    computed by ``plan`` (a :class:`Plan` or its name), differentiable in ``x``. For repeated calls
-    keep a :class:`SingleToMany`, which caches the filters' spectra."""
-    return SingleToMany(weight, Plan.parse(plan) if isinstance(plan, str) else plan)(x)
+    computed by ``plan`` (a :class:`Plan` or its name) at ``precision``, differentiable in ``x``.
+    For repeated calls keep a :class:`SingleToMany`, which caches the filters' spectra."""
+    return SingleToMany(weight, Plan.parse(plan) if isinstance(plan, str) else plan, precision=precision)(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,8 +488,12 @@ def _write_cache(path: Path | None, data: dict) -> None:
         pass
 
 
-def machine_key() -> str:
-    """What a timing depends on besides the shape: CPU, instruction set, threads, torch version."""
+def machine_key(device: torch.device | str | None = None) -> str:
+    """What a timing depends on besides the shape: CPU, instruction set, threads, torch version
+    (on CUDA: the GPU's name, CUDA and torch versions)."""
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)} | cuda {torch.version.cuda} | torch {torch.__version__}"
     return f"{cpu_model()} | {instruction_set()} | threads {torch.get_num_threads()} | torch {torch.__version__}"
 
 
@@ -398,60 +505,77 @@ def _load() -> float | None:
         return None
 
 
-def _probe_frames(T: int) -> int:
-    return min(int(T), PROBE_FRAMES)
+def _probe_frames(T: int, device: torch.device | str | None = None) -> int:
+    cuda = torch.device(device or "cpu").type == "cuda"
+    return min(int(T), CUDA_PROBE_FRAMES if cuda else PROBE_FRAMES)
 
 
-def shape_key(*, batch: int, filters: int, k: int, n_freq: int, n_frames: int, dtype: torch.dtype) -> str:
-    return f"B{batch} C{filters} k{k} F{n_freq} T{_probe_frames(n_frames)} {str(dtype).replace('torch.', '')}"
+def shape_key(*, batch: int, filters: int, k: int, n_freq: int, n_frames: int, dtype: torch.dtype,
+              precision: str = "fp32", device: torch.device | str | None = None) -> str:
+    key = (f"B{batch} C{filters} k{k} F{n_freq} T{_probe_frames(n_frames, device)} "
+           f"{str(dtype).replace('torch.', '')}")
+    return key if precision == "fp32" else f"{key} {precision}"
 
 
-def _race(candidates: dict[str, Callable[[], object]], *, rounds: int) -> dict[str, float]:
+def _race(candidates: dict[str, Callable[[], object]], *, rounds: int,
+          sync: Callable[[], None] | None = None) -> dict[str, float]:
     """Fastest time in ms of each candidate over ``rounds`` round-robin runs after a warm-up run.
 
     Round-robin with the minimum: a burst of load from other processes slows whichever candidate
     runs during it, not the comparison as a whole. A candidate whose warm-up took over three
     twice the best warm-up is not run again (its warm-up time stands).
     """
+    sync = sync or (lambda: None)
     warm: dict[str, float] = {}
     for name, fn in candidates.items():
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         warm[name] = (time.perf_counter() - t0) * 1e3
     best = {name: math.inf for name in candidates}
     live = [n for n in candidates if warm[n] <= 2 * min(warm.values())]
     for _ in range(rounds):
         for name in live:
+            sync()
             t0 = time.perf_counter()
             candidates[name]()
+            sync()
             best[name] = min(best[name], (time.perf_counter() - t0) * 1e3)
     return {n: best[n] if n in live else warm[n] for n in candidates}
 
 
 def measure(weight: torch.Tensor, *, batch: int, n_freq: int, n_frames: int,
-            rounds: int = 2) -> dict[str, float]:
+            rounds: int = 2, precision: str = "fp32") -> dict[str, float]:
     """Milliseconds of each forward and backward candidate on a ``(batch, 1, n_freq, n_frames)`` input.
 
     Keys ``"forward:direct"``, ``"forward:fft256"``, ``"backward:rows"``... (see :func:`_race`);
     the direct input gradient (many channels into one, far off peak in oneDNN) is tried for
-    k <= 7 only.
+    k <= 7 only on the CPU. On CUDA the ``patches`` plan (tensor cores at ``precision``) and
+    longer FFTs are candidates too, every call is synchronised and the direct input gradient is
+    tried for every k.
     """
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 1, n_freq, n_frames, generator=gen).to(weight)
     g = torch.randn(batch, weight.shape[0], n_freq, n_frames, generator=gen).to(weight)
     k, C = weight.shape[-1], weight.shape[0]
-    forward: dict[str, Callable[[], object]] = {"direct": lambda: _direct_forward(x, weight)}
-    backward: dict[str, Callable[[], object]] = {"rows": lambda: _rows_backward(g, weight)}
-    if k <= 7:
-        backward["direct"] = lambda: _direct_backward(g, weight)
-    for m in FFT_LENGTHS:
+    cuda = weight.device.type == "cuda"
+    forward: dict[str, Callable[[], object]] = {"direct": lambda: _direct_forward(x, weight, precision)}
+    backward: dict[str, Callable[[], object]] = {"rows": lambda: _rows_backward(g, weight, precision)}
+    if k <= 7 or cuda:
+        backward["direct"] = lambda: _direct_backward(g, weight, precision)
+    if cuda:
+        forward["patches"] = lambda: _patches_forward(x, weight, precision)
+        backward["patches"] = lambda: _patches_backward(g, weight, precision)
+    for m in (CUDA_FFT_LENGTHS if cuda else FFT_LENGTHS):
         geo = _Geometry.of(n_freq, n_frames, k, m)
         spec = filter_spectra(weight, geo)
         forward[f"fft{m}"] = lambda geo=geo, spec=spec: _fft_forward(x, spec, geo, C)
         backward[f"fft{m}"] = lambda geo=geo, spec=spec: _fft_backward(g, spec, geo)
+    sync = (lambda: torch.cuda.synchronize(weight.device)) if cuda else None
     with torch.no_grad():
-        out = {f"forward:{n}": ms for n, ms in _race(forward, rounds=rounds).items()}
-        out.update({f"backward:{n}": ms for n, ms in _race(backward, rounds=rounds).items()})
+        out = {f"forward:{n}": ms for n, ms in _race(forward, rounds=rounds, sync=sync).items()}
+        out.update({f"backward:{n}": ms for n, ms in _race(backward, rounds=rounds, sync=sync).items()})
     return out
 
 
@@ -463,30 +587,35 @@ def _plan_from_timings(timings: dict[str, float]) -> Plan:
         if part.startswith("fft"):
             length = int(part[3:])
     if fwd.startswith("fft") and bwd.startswith("fft") and fwd != bwd:
-        both = {m: timings[f"forward:fft{m}"] + timings[f"backward:fft{m}"] for m in FFT_LENGTHS}
+        lengths = [int(n.split(":fft")[1]) for n in timings if n.startswith("forward:fft")]
+        both = {m: timings[f"forward:fft{m}"] + timings[f"backward:fft{m}"] for m in lengths
+                if f"backward:fft{m}" in timings}
         length = min(both, key=both.get)
     return Plan("fft" if fwd.startswith("fft") else fwd, "fft" if bwd.startswith("fft") else bwd, length)
 
 
 def choose(weight: torch.Tensor, *, batch: int, n_freq: int, n_frames: int,
-           cache: Path | None | str = "default") -> tuple[Plan, dict]:
-    """The fastest :class:`Plan` for ``weight: (C, 1, k, k)`` on ``(batch, 1, n_freq, n_frames)``.
+           cache: Path | None | str = "default", precision: str = "fp32") -> tuple[Plan, dict]:
+    """The fastest :class:`Plan` for ``weight: (C, 1, k, k)`` on ``(batch, 1, n_freq, n_frames)``
+    at ``precision``.
 
     Looks in the disk cache (:func:`cache_file`) first; otherwise times the candidates on at most
-    :data:`PROBE_FRAMES` frames (each costs time linear in T beyond that) and stores the result
-    (in memory only when the load average exceeded the CPU count during the probe).
-    ``LABUTILS_CONV_ALGORITHM`` forces a plan. Off the CPU, returns :data:`DEFAULT_PLAN`.
+    :data:`PROBE_FRAMES` frames (:data:`CUDA_PROBE_FRAMES` on CUDA; each costs time linear in T
+    beyond that) and stores the result (in memory only when the load average exceeded the CPU
+    count during a CPU probe). ``LABUTILS_CONV_ALGORITHM`` forces a plan. On devices other than
+    the CPU and CUDA, returns :data:`DEFAULT_PLAN`.
     Returns ``(plan, record)``: the record holds the timings in ms and whether it came from the cache.
     """
     forced = os.environ.get("LABUTILS_CONV_ALGORITHM")
     if forced:
         return Plan.parse(forced), {"source": "LABUTILS_CONV_ALGORITHM"}
-    if weight.device.type != "cpu":
-        return DEFAULT_PLAN, {"source": f"default on {weight.device.type}"}
+    device = weight.device
+    if device.type not in ("cpu", "cuda"):
+        return DEFAULT_PLAN, {"source": f"default on {device.type}"}
     path = cache_file() if cache == "default" else (Path(cache) if isinstance(cache, str) else cache)
-    mkey = machine_key()
+    mkey = machine_key(device)
     skey = shape_key(batch=batch, filters=weight.shape[0], k=weight.shape[-1], n_freq=n_freq, n_frames=n_frames,
-                     dtype=weight.dtype)
+                     dtype=weight.dtype, precision=precision, device=device)
     entry = _read_cache(path).get(mkey, {}).get(skey)
     if entry:
         try:
@@ -494,13 +623,14 @@ def choose(weight: torch.Tensor, *, batch: int, n_freq: int, n_frames: int,
         except (KeyError, ValueError, TypeError):
             pass
     t0 = time.perf_counter()
-    timings = measure(weight.detach(), batch=batch, n_freq=n_freq, n_frames=_probe_frames(n_frames))
+    frames = _probe_frames(n_frames, device)
+    timings = measure(weight.detach(), batch=batch, n_freq=n_freq, n_frames=frames, precision=precision)
     plan = _plan_from_timings(timings)
-    entry = {"plan": plan.name, "probe_frames": _probe_frames(n_frames),
+    entry = {"plan": plan.name, "probe_frames": frames,
              "ms": {k: round(v, 3) for k, v in timings.items()},
              "probe_s": round(time.perf_counter() - t0, 3), "load_average": _load()}
     load = entry["load_average"]
-    if load is not None and load > (os.cpu_count() or 1):
+    if device.type == "cpu" and load is not None and load > (os.cpu_count() or 1):
         path = None  # measured on a busy machine: keep it for this process, measure again next time
     data = _read_cache(path)  # re-read: another process may have written meanwhile
     data.setdefault(mkey, {})[skey] = entry

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as Fn
 
 from . import convolve as CV
+from . import precision as PR
 from .config import CaracallaRoebelConfig
 from .errors import ConfigError
 
@@ -64,6 +65,12 @@ class RandomCNN(torch.nn.Module):
     :class:`labutils.convolve.Plan`); :attr:`algorithms` tells which ran. ``fast=False`` is the
     straightforward reference (PyTorch's conv2d and autograd), the oracle of the tests.
 
+    ``precision`` (fp32, tf32, bf16, or auto: fp32 on the CPU, tf32 on CUDA; see
+    :mod:`labutils.precision`) sets the arithmetic of the fast path's convolutions: on CUDA the
+    tensor cores, on the CPU an emulation (operands rounded) for the tests. The feature maps
+    are FP32 whatever the precision; ``fast=False`` always computes in FP32.
+    :attr:`precision` holds the resolved value.
+
     Notebook: notebooks/03_caracalla_roebel.ipynb
     """
 
@@ -78,8 +85,13 @@ class RandomCNN(torch.nn.Module):
         algorithm: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
+        try:
+            self.precision = PR.resolve(precision, device) if fast else "fp32"
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if int(filters) != filters or filters < 1:
             raise ConfigError(f"filters={filters}: must be a positive integer (32 in the report, 128 in the paper)")
         sizes = tuple(int(k) for k in kernel_sizes)
@@ -129,10 +141,11 @@ class RandomCNN(torch.nn.Module):
             for i, k in enumerate(self.kernel_sizes):
                 w = self.weights[i]
                 if self.algorithm == "auto":
-                    plan, records[k] = CV.choose(w, batch=batch, n_freq=n_freq, n_frames=n_frames)
+                    plan, records[k] = CV.choose(w, batch=batch, n_freq=n_freq, n_frames=n_frames,
+                                                 precision=self.precision)
                 else:
                     plan, records[k] = CV.Plan.parse(self.algorithm), {"source": "asked for"}
-                layers[i] = CV.SingleToMany(w, plan)
+                layers[i] = CV.SingleToMany(w, plan, precision=self.precision)
             self._by_shape[key] = (layers, records)
         self._first, self.choice_records = self._by_shape[key]
         self._shape = key
@@ -155,6 +168,8 @@ class RandomCNN(torch.nn.Module):
                 w = self.weights[layer * n + i]
                 if layer == 0:
                     y = self._first[i](x) if self.fast else Fn.conv2d(x, w, padding=k // 2)
+                elif self.fast:
+                    y = PR.conv2d(previous[i], w, padding=k // 2, precision=self.precision)
                 else:
                     y = Fn.conv2d(previous[i], w, padding=k // 2)
                 current.append(torch.relu(y))
