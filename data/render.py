@@ -14,6 +14,11 @@ Needs: fluidsynth + fluid-soundfont-gm (FluidR3_GM.sf2) and sonic-pi-samples
 
 Output: 16-bit PCM WAV, 44.1 kHz, mono, peak-normalised to 0.9.
 The script is deterministic: the same inputs give byte-identical files.
+
+Benchmark mode (issue 12):  python data/render.py --benchmark [--out DIR] [--subset small]
+renders the larger quality-benchmark set into a git-ignored cache folder (default
+data/cache/benchmark/, or $LABUTILS_BENCHMARK_DIR): see render_benchmark() below.
+It needs fluidsynth + fluid-soundfont-gm only, and leaves the bundled clips alone.
 """
 
 import json
@@ -310,5 +315,281 @@ def main():
           f"-> {DATA / 'catalog.json'}")
 
 
+# =================================================================== benchmark set (issue 12)
+# python data/render.py --benchmark [--out DIR] [--subset small]
+#
+# Benchmark melodies x instruments: melody A on instrument Q is the right answer for
+# "content A on P + style (melody B) on Q". Training material for the instrument probe
+# (scales, arpeggios, long notes, other melodies, several velocities and registers) is
+# rendered on every instrument too and appears in no triple. All instruments play exactly
+# the same notes, so pitch says nothing about the instrument.
+#
+# Speed: one MIDI file per instrument holds every piece, one after another, SEGMENT seconds
+# apart; FluidSynth renders it once (the soundfont loads once) and the pieces are cut out.
+
+import argparse
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+BENCH_VERSION = 1
+BENCH_DIR = DATA / "cache" / "benchmark"
+SEGMENT = 7.0             # seconds between the starts of two pieces in one render
+BENCH_LAST_NOTE = 4.7     # every piece ends by then; clips are CLIP_SECONDS long
+
+# name: (General MIDI program, 0-based; family)
+BENCH_INSTRUMENTS = {
+    "piano": (0, "keyboards"), "epiano": (4, "keyboards"), "harpsichord": (6, "keyboards"),
+    "vibraphone": (11, "mallets"), "marimba": (12, "mallets"), "organ": (19, "organ"),
+    "guitar": (24, "plucked"), "harp": (46, "plucked"),
+    "violin": (40, "bowed strings"), "cello": (42, "bowed strings"),
+    "flute": (73, "woodwinds"), "clarinet": (71, "woodwinds"), "oboe": (68, "woodwinds"),
+    "trumpet": (56, "brass"), "horn": (60, "brass"), "trombone": (57, "brass"),
+}
+GM_NAMES = {0: "Acoustic Grand Piano", 4: "Electric Piano 1", 6: "Harpsichord", 11: "Vibraphone",
+            12: "Marimba", 19: "Church Organ", 24: "Acoustic Guitar (nylon)", 46: "Orchestral Harp",
+            40: "Violin", 42: "Cello", 73: "Flute", 71: "Clarinet", 68: "Oboe", 56: "Trumpet",
+            60: "French Horn", 57: "Trombone"}
+# Style instruments of the two splits: test's appear in no dev triple (one per family, and more).
+DEV_STYLES = ["piano", "vibraphone", "guitar", "violin", "flute", "oboe", "trumpet", "trombone"]
+TEST_STYLES = ["harpsichord", "marimba", "organ", "harp", "cello", "clarinet", "horn", "epiano"]
+PER_STYLE = {"dev": 3, "test": 4}   # triples per style instrument -> 24 dev, 32 test
+
+
+def line(text, velocity=80, legato=0.95, transpose=0):
+    """'F#4:1 R:0.5 C4+E4:2' -> notes (start, duration, pitch, velocity); times in quarters.
+
+    'R' is a rest; '+' joins the pitches of a chord.
+    """
+    notes, t = [], 0.0
+    for token in text.split():
+        pitches, length = token.split(":")
+        length = float(length)
+        if pitches != "R":
+            notes += [(t, legato * length, midi(p) + transpose, velocity) for p in pitches.split("+")]
+        t += length
+    return notes
+
+
+def long_notes(velocity):
+    """Four held notes across the registers, with gaps: attack, sustain and release in full."""
+    return [(i * 1.2, 0.9, midi(p), velocity) for i, p in enumerate(["G3", "D4", "B4", "F5"])]
+
+
+def broken_chords():
+    """Held bass notes under sixteenth-note broken chords (A minor, G major): a polyphonic texture."""
+    notes = []
+    for bar, chord in enumerate(["A3 C4 E4 A4 C5", "G3 B3 D4 G4 B4"]):
+        p1, p2, p3, p4, p5 = (midi(p) for p in chord.split())
+        for half in range(2):
+            t = 4 * bar + 2 * half
+            notes += [(t, 2.0, p1, 62), (t + 0.25, 1.75, p2, 58)]
+            notes += [(t + 0.5 + 0.25 * i, 0.25, p, 66) for i, p in enumerate([p3, p4, p5, p4, p3, p4])]
+    return notes
+
+
+# name: (notes, tempo in quarters per minute, monophonic, source). Public-domain tunes.
+BENCH_MELODIES = {
+    "ode": (line("F#4:1 F#4:1 G4:1 A4:1 A4:1 G4:1 F#4:1 E4:1 D4:1 D4:1 E4:1 F#4:1 F#4:1.5 E4:0.5 E4:2"),
+            210, True, "Beethoven, Symphony no. 9, IV, 'Ode to Joy', first phrase"),
+    "twinkle": (line("C5:1 C5:1 G5:1 G5:1 A5:1 A5:1 G5:2 F5:1 F5:1 E5:1 E5:1 D5:1 D5:1 C5:2"),
+                210, True, "'Ah! vous dirai-je, maman' (Twinkle, twinkle), French folk tune"),
+    "frere": (line("F4:1 G4:1 A4:1 F4:1 F4:1 G4:1 A4:1 F4:1 A4:1 Bb4:1 C5:2 A4:1 Bb4:1 C5:2"),
+              210, True, "'Frere Jacques', French folk round, first voice"),
+    "nachtmusik": (line("G4:1 R:0.5 D4:0.5 G4:1 R:0.5 D4:0.5 G4:0.5 D4:0.5 G4:0.5 B4:0.5 D5:2 "
+                        "C5:1 R:0.5 A4:0.5 C5:1 R:0.5 A4:0.5 C5:0.5 A4:0.5 F#4:0.5 A4:0.5 D4:2", legato=0.8),
+                   210, True, "Mozart, Eine kleine Nachtmusik K. 525, I, bars 1-4"),
+    "minuet": (line("D5:1 G4:0.5 A4:0.5 B4:0.5 C5:0.5 D5:1 G4:1 G4:1 E5:1 C5:0.5 D5:0.5 E5:0.5 F#5:0.5 G5:1 G4:1 G4:1"),
+               170, True, "C. Petzold, Minuet in G (BWV Anh. 114), bars 1-4"),
+    "greensleeves": (line("A4:1 C5:2 D5:1 E5:1.5 F5:0.5 E5:1 D5:2 B4:1 G4:1.5 A4:0.5 B4:1 C5:2 A4:1"),
+                     210, True, "'Greensleeves', English folk tune, first phrase"),
+    "furelise": (line("E5:0.5 D#5:0.5 E5:0.5 D#5:0.5 E5:0.5 B4:0.5 D5:0.5 C5:0.5 A4:1.5 "
+                      "C4:0.5 E4:0.5 A4:0.5 B4:1.5 E4:0.5 G#4:0.5 B4:0.5 C5:1.5"),
+                 150, True, "Beethoven, 'Fur Elise' WoO 59, right hand, bars 1-4"),
+    "prelude": (prelude(), 105, False, "J. S. Bach, Prelude in C major BWV 846, bars 1-2 (arpeggiated chords, held notes)"),
+}
+
+# Probe training material: on every instrument, in no triple. name: (notes, tempo, monophonic, what)
+TRAIN_PIECES = {
+    "scale_major": (line("D4:0.5 E4:0.5 F#4:0.5 G4:0.5 A4:0.5 B4:0.5 C#5:0.5 D5:0.5 "
+                         "C#5:0.5 B4:0.5 A4:0.5 G4:0.5 F#4:0.5 E4:0.5 D4:1", velocity=90), 120, True, "D major scale, eighths"),
+    "scale_minor": (line("A3:1 B3:1 C4:1 D4:1 E4:1 F4:1 G#4:1 A4:2", velocity=60), 120, True, "A harmonic minor scale, soft"),
+    "scale_high": (line("Bb5:0.5 C6:0.5 D6:0.5 Eb6:0.5 F6:0.5 G6:0.5 A6:0.5 Bb6:1", velocity=80), 100, True, "Bb major scale, high register"),
+    "chromatic": (line(" ".join(f"{p}:0.25" for p in "F4 F#4 G4 G#4 A4 A#4 B4 C5 C#5 D5 D#5 E5 F5 E5 D#5 D5 C#5 C5 B4 A#4".split()),
+                       velocity=75), 100, True, "chromatic run, sixteenths"),
+    "arpeggio_major": (line("C4:0.5 E4:0.5 G4:0.5 C5:0.5 E5:0.5 G5:0.5 C6:1 G5:0.5 E5:0.5 C5:0.5 G4:0.5 E4:0.5 C4:1",
+                            velocity=100), 130, True, "C major arpeggio, two octaves, loud"),
+    "arpeggio_minor": (line("E4:1 G4:1 B4:1 E5:1 B4:1 G4:1 E4:2", velocity=70, legato=0.5), 120, True,
+                       "E minor arpeggio, staccato"),
+    "arpeggio_low": (line("C3:1 G3:1 C4:1 E4:1 G3:1 C3:2", velocity=95), 110, True, "C major arpeggio, low register"),
+    "long_notes": (long_notes(85), 60, True, "four held notes, G3 to F5"),
+    "long_soft": (long_notes(45), 60, True, "four held notes, very soft"),
+    "upper": (line("G5:0.5 F5:0.5 E5:0.5 D5:0.5 C5:1 E5:1 G5:1 A5:0.5 G5:0.5 F5:1 D5:1 C5:2", velocity=80), 150, True,
+              "a tune in the upper register (C5 to A5)"),
+    "auclair": (line("C4:1 C4:1 C4:1 D4:1 E4:2 D4:2 C4:1 E4:1 D4:1 D4:1 C4:4", velocity=85, transpose=5), 220, True,
+                "'Au clair de la lune', French folk tune"),
+    "lullaby": (line("E4:0.5 E4:0.5 G4:2 E4:0.5 E4:0.5 G4:2 E4:0.5 G4:0.5 C5:1 B4:1.5 A4:0.5 A4:1 G4:1",
+                     velocity=100, transpose=2), 160, True, "Brahms, Wiegenlied op. 49 no. 4"),
+    "broken_chords": (broken_chords(), 105, False, "broken chords over held notes (A minor, G major), as a keyboard prelude"),
+    "chorale": (line("C4+E4+G4+C5:1 F3+A4+C5+F4:1 G3+B3+D4+G4:1 C4+E4+G4+C5:1 A3+C4+E4+A4:1 D4+F4+A4+D5:1 "
+                     "G3+B3+D4+F4:1 C4+E4+G4+C5:2", velocity=75, legato=0.9), 120, False, "four-part block chords"),
+    "thirds": (line("C4+E4:1 D4+F4:1 E4+G4:1 F4+A4:1 G4+B4:1 A4+C5:1 B4+D5:1 C5+E5:2", velocity=70), 120, False,
+               "scale in thirds (two voices)"),
+}
+
+SUBSET_SMALL = {"instruments": ["piano", "violin", "flute", "trumpet"],
+                "melodies": ["ode", "twinkle", "minuet"],
+                "train": ["scale_major", "arpeggio_major", "arpeggio_minor", "long_notes", "lullaby", "broken_chords"],
+                "dev": ["piano", "flute"], "test": ["violin", "trumpet"], "per_style": 2}
+
+LICENCE = "compositions: public domain; FluidR3_GM soundfont: MIT (Frank Wen)"
+
+
+def bench_dir():
+    """The cache folder: $LABUTILS_BENCHMARK_DIR or data/cache/benchmark/."""
+    return Path(os.environ.get("LABUTILS_BENCHMARK_DIR") or BENCH_DIR)
+
+
+def _seconds(notes, bpm):
+    return [(s * 60 / bpm, d * 60 / bpm, p, v) for s, d, p, v in notes]
+
+
+def write_timeline(pieces, program, path):
+    """One MIDI file, pieces (lists of notes in seconds) SEGMENT seconds apart, 60 bpm."""
+    events = []
+    for k, notes in enumerate(pieces):
+        for start, dur, pitch, vel in notes:
+            on, off = round((k * SEGMENT + start) * TPB), round((k * SEGMENT + start + dur) * TPB)
+            events += [(on, 1, pitch, vel), (off, 0, pitch, 0)]
+    events.sort()
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60), time=0))
+    track.append(mido.Message("program_change", program=program, channel=0, time=0))
+    now = 0
+    for tick, is_on, pitch, vel in events:
+        track.append(mido.Message("note_on" if is_on else "note_off", note=pitch, velocity=vel,
+                                  channel=0, time=tick - now))
+        now = tick
+    end = round(len(pieces) * SEGMENT * TPB)
+    track.append(mido.MetaMessage("end_of_track", time=max(end - now, 0)))
+    mid = mido.MidiFile(type=0, ticks_per_beat=TPB)
+    mid.tracks.append(track)
+    mid.save(path)
+
+
+def render_instrument(instrument, pieces, tmp, sr):
+    """Render every piece on one instrument -> list of mono float arrays of CLIP_SECONDS."""
+    program = BENCH_INSTRUMENTS[instrument][0]
+    mid, wav = Path(tmp) / f"{instrument}.mid", Path(tmp) / f"{instrument}.wav"
+    write_timeline(pieces, program, mid)
+    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-O", "float", "-F", str(wav), "-r", str(sr),
+                    str(SOUNDFONT), str(mid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    x, got = sf.read(wav, always_2d=True, dtype="float64")
+    assert got == sr, (wav, got)
+    x = to_mono(x)
+    n = int(CLIP_SECONDS * sr)
+    out = []
+    for k in range(len(pieces)):
+        start = int(round(k * SEGMENT * sr))
+        clip = np.pad(x[start:start + n], (0, max(0, start + n - len(x))))
+        fade = int(FADE_SECONDS * sr)
+        clip[n - fade:] *= np.linspace(1.0, 0.0, fade)
+        out.append(clip)
+    return out
+
+
+def split_triples(styles, instruments, melodies, per_style):
+    """Deterministic triples for one split: for each style instrument Q, ``per_style`` pairs of
+    content melody A on P != Q and style melody B != A on Q (truth: A on Q)."""
+    triples = []
+    for qi, q in enumerate(styles):
+        contents = [p for p in instruments if p != q]
+        for k in range(per_style):
+            i = qi * per_style + k
+            a = melodies[i % len(melodies)]
+            b = melodies[(3 * i + qi + 1) % len(melodies)]
+            if b == a:
+                b = melodies[(melodies.index(a) + 1) % len(melodies)]
+            p = contents[(5 * qi + 7 * k + 3) % len(contents)]
+            triples.append({"content": f"{a}_{p}", "style": f"{b}_{q}", "truth": f"{a}_{q}"})
+    return triples
+
+
+def render_benchmark(out, *, subset="full", sr=SR, jobs=2):
+    """Render the benchmark set into ``out`` and write out/catalog.json; returns the catalog."""
+    small = subset == "small"
+    instruments = SUBSET_SMALL["instruments"] if small else list(BENCH_INSTRUMENTS)
+    melodies = SUBSET_SMALL["melodies"] if small else list(BENCH_MELODIES)
+    train = SUBSET_SMALL["train"] if small else list(TRAIN_PIECES)
+    styles = {s: SUBSET_SMALL[s] if small else (DEV_STYLES if s == "dev" else TEST_STYLES) for s in ("dev", "test")}
+    per_style = {s: SUBSET_SMALL["per_style"] if small else PER_STYLE[s] for s in ("dev", "test")}
+    assert not set(styles["dev"]) & set(styles["test"])
+
+    table = [("benchmark", m, *BENCH_MELODIES[m]) for m in melodies] + [("train", m, *TRAIN_PIECES[m]) for m in train]
+    pieces = []
+    for role, name, notes, bpm, mono, source in table:
+        secs = _seconds(notes, bpm)
+        end = max(s + d for s, d, _, _ in secs)
+        assert end <= BENCH_LAST_NOTE, (name, end)
+        pieces.append(secs)
+
+    out = Path(out)
+    for folder in ("clips", "train"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=jobs) as pool:
+        rendered = dict(zip(instruments, pool.map(lambda i: render_instrument(i, pieces, tmp, sr), instruments)))
+
+    clips = []
+    for instrument in instruments:
+        for (role, name, _notes, _bpm, mono, _source), x in zip(table, rendered[instrument]):
+            clip_name = f"{name}_{instrument}"
+            file = f"{'clips' if role == 'benchmark' else 'train'}/{clip_name}.wav"
+            peak = np.abs(x).max()
+            if peak < 1e-4:
+                raise RuntimeError(f"{clip_name}: silent")
+            sf.write(out / file, (PEAK * x / peak).astype(np.float32), sr, subtype="PCM_16")
+            clips.append({"name": clip_name, "file": file, "instrument": instrument, "melody": name, "role": role,
+                          "monophonic": mono, "duration": CLIP_SECONDS, "sample_rate": sr})
+    catalog = {
+        "version": BENCH_VERSION, "subset": subset, "sample_rate": sr, "clip_seconds": CLIP_SECONDS,
+        "licence": LICENCE,
+        "instruments": {i: {"program": BENCH_INSTRUMENTS[i][0], "family": BENCH_INSTRUMENTS[i][1],
+                            "gm_name": GM_NAMES[BENCH_INSTRUMENTS[i][0]]} for i in instruments},
+        "melodies": {name: {"role": role, "monophonic": mono, "source": source}
+                     for role, name, _n, _b, mono, source in table},
+        "clips": clips,
+        "splits": {s: {"style_instruments": styles[s],
+                       "triples": split_triples(styles[s], instruments, melodies, per_style[s])}
+                   for s in ("dev", "test")},
+    }
+    (out / "catalog.json").write_text(json.dumps(catalog, indent=2) + "\n")
+    return catalog
+
+
+def benchmark_main(argv):
+    parser = argparse.ArgumentParser(description="Render the quality-benchmark set (issue 12).")
+    parser.add_argument("--benchmark", action="store_true", required=True)
+    parser.add_argument("--out", type=Path, default=None, help="folder (default $LABUTILS_BENCHMARK_DIR or data/cache/benchmark)")
+    parser.add_argument("--subset", choices=["full", "small"], default="full", help="small: 4 instruments x 3 melodies (tests)")
+    parser.add_argument("--sample-rate", type=int, default=SR)
+    parser.add_argument("--jobs", type=int, default=2, help="FluidSynth renders in parallel")
+    args = parser.parse_args(argv)
+    if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
+        missing = "fluidsynth" if shutil.which("fluidsynth") is None else str(SOUNDFONT)
+        sys.exit(f"{missing} not found: install it with `sudo apt-get install fluidsynth fluid-soundfont-gm`, "
+                 f"then run `make benchmark-data` again")
+    out = args.out or bench_dir()
+    t0 = time.perf_counter()
+    cat = render_benchmark(out, subset=args.subset, sr=args.sample_rate, jobs=args.jobs)
+    counts = {role: sum(c["role"] == role for c in cat["clips"]) for role in ("benchmark", "train")}
+    print(f"{counts['benchmark']} benchmark clips ({len(cat['instruments'])} instruments x "
+          f"{counts['benchmark'] // len(cat['instruments'])} melodies), {counts['train']} probe-training clips, "
+          f"{len(cat['splits']['dev']['triples'])} dev / {len(cat['splits']['test']['triples'])} test triples "
+          f"-> {out / 'catalog.json'} in {time.perf_counter() - t0:.1f} s")
+
+
 if __name__ == "__main__":
-    main()
+    if "--benchmark" in sys.argv[1:]:
+        benchmark_main(sys.argv[1:])
+    else:
+        main()

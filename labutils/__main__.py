@@ -166,10 +166,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     configs = _configs_for(args, methods)
     runs.check_out_dir(args.out)
     if args.benchmark:
-        means, folder = evaluate.quality_benchmark(configs=configs, out_dir=args.out, progress=not args.quiet)
+        means, folder = evaluate.quality_benchmark(configs=configs, out_dir=args.out, split=args.split,
+                                                   limit=args.triples, progress=not args.quiet)
         print((folder / "summary.md").read_text())
+        if args.write_readme:
+            evaluate.write_into_readme(folder / "summary.md", args.write_readme)
+            print(f"wrote the table into {args.write_readme}", file=sys.stderr)
         print(folder)
         return 0
+    if args.write_readme or args.triples or args.split != "bundled":
+        raise ConfigError("--split, --triples and --write-readme go with --benchmark")
     if not args.content or not args.style:
         raise ConfigError("compare needs --content and --style (or --benchmark for the whole benchmark set)")
     comp = evaluate.compare(args.content, args.style, truth=args.truth, configs=configs, out_dir=args.out,
@@ -300,7 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", help="style clip: a path or a bundled clip name")
     p.add_argument("--truth", help="the right answer, when it exists (content's melody on the style's instrument)")
     p.add_argument("--methods", help=f"comma list from {methods} (default: all)")
-    p.add_argument("--benchmark", action="store_true", help="quality benchmark: every benchmark triple, mean scores")
+    p.add_argument("--benchmark", action="store_true",
+                   help="quality benchmark: every triple of --split, mean scores and the calibration rows")
+    p.add_argument("--split", default="bundled", choices=evaluate.SPLITS,
+                   help="with --benchmark: the 12 bundled triples, or dev/test of the rendered set "
+                        "(`make benchmark-data`; scored with the instrument probe) (default: bundled)")
+    p.add_argument("--triples", type=int, default=None, metavar="N", help="with --benchmark: the first N triples only")
+    p.add_argument("--write-readme", metavar="README", default=None,
+                   help="with --benchmark: also write the table into README's generated quality block")
     p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the report folder is made (default: outputs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)

@@ -62,6 +62,81 @@ def benchmark_triples(*, data_dir: Path | str | None = None) -> list[dict[str, s
     return list(json.loads((root / "catalog.json").read_text()).get("benchmark", []))
 
 
+# --------------------------------------------------------------------------------------------
+# The rendered quality-benchmark set (issue 12): made on demand by `make benchmark-data`
+# --------------------------------------------------------------------------------------------
+BENCHMARK_SPLITS = ("dev", "test")
+
+
+def benchmark_dir() -> Path:
+    """Where the rendered benchmark set lives: ``$LABUTILS_BENCHMARK_DIR`` or data/cache/benchmark/.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    env = os.environ.get("LABUTILS_BENCHMARK_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "cache" / "benchmark"
+
+
+def benchmark_catalog(*, root: Path | str | None = None) -> dict:
+    """The rendered set's catalog.json as a dict (instruments, melodies, clips, splits).
+
+    Raises :class:`AudioError` with one line saying to run `make benchmark-data` when it is missing.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    root = Path(root) if root is not None else benchmark_dir()
+    index = root / "catalog.json"
+    if not index.is_file():
+        raise AudioError(f"{root}: the rendered benchmark set is missing; run `make benchmark-data` "
+                         f"(FluidSynth renders it in about 10 s; `apt-get install fluidsynth fluid-soundfont-gm` first)")
+    return json.loads(index.read_text())
+
+
+def benchmark_clips(*, role: str = "benchmark", root: Path | str | None = None) -> list[dict]:
+    """The rendered clips of one ``role``: "benchmark" (melodies of the triples) or "train"
+    (the instrument probe's material, in no triple). Each: name, path, instrument, melody,
+    monophonic.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    root = Path(root) if root is not None else benchmark_dir()
+    cat = benchmark_catalog(root=root)
+    return [{"name": c["name"], "path": root / c["file"], "instrument": c["instrument"], "melody": c["melody"],
+             "monophonic": bool(c["monophonic"])} for c in cat["clips"] if c["role"] == role]
+
+
+def benchmark_set(split: str, *, root: Path | str | None = None) -> list[dict]:
+    """The (content, style, truth) triples of one split, "dev" or "test", of the rendered set.
+
+    Test triples' style instruments appear in no dev triple. Each triple is a dict:
+    ``content``, ``style``, ``truth`` (paths), ``content_name``, ``style_name``, ``truth_name``,
+    ``content_instrument``, ``style_instrument`` (= the truth's), ``content_melody``,
+    ``style_melody``, ``monophonic`` (the content melody is one line, so f0 agreement applies).
+    Raises :class:`AudioError` (one line: run `make benchmark-data`) when the set is missing.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    if split not in BENCHMARK_SPLITS:
+        raise AudioError(f"split={split!r}: the benchmark has the splits {', '.join(BENCHMARK_SPLITS)}")
+    root = Path(root) if root is not None else benchmark_dir()
+    cat = benchmark_catalog(root=root)
+    clips = {c["name"]: c for c in cat["clips"]}
+    out = []
+    for t in cat["splits"][split]["triples"]:
+        try:
+            c, s, r = clips[t["content"]], clips[t["style"]], clips[t["truth"]]
+        except KeyError as exc:
+            raise AudioError(f"{root / 'catalog.json'}: triple names unknown clip {exc}; run `make benchmark-data` again") from None
+        for clip in (c, s, r):
+            if not (root / clip["file"]).is_file():
+                raise AudioError(f"{root / clip['file']}: missing from the benchmark set; run `make benchmark-data` again")
+        out.append({"content": root / c["file"], "style": root / s["file"], "truth": root / r["file"],
+                    "content_name": c["name"], "style_name": s["name"], "truth_name": r["name"],
+                    "content_instrument": c["instrument"], "style_instrument": s["instrument"],
+                    "content_melody": c["melody"], "style_melody": s["melody"], "monophonic": bool(c["monophonic"])})
+    return out
+
+
 def resolve(source: str | Path) -> tuple[Path, str]:
     """Turn a path or a bundled clip name into (path, short name for run folders).
 

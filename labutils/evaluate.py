@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from . import attempts, metrics, plots
 from . import audio as A
@@ -28,6 +30,10 @@ from .runs import DEFAULT_OUT, check_out_dir, load, new_run_dir
 METRIC_RATE = 22050  # every clip is scored at this rate, whatever rate its attempt ran at
 TABLE_KEYS = ("chroma_to_content", "mfcc_to_style", "mfcc_to_style_content", "mfcc_to_truth",
               "mfcc_to_truth_content", "timbre_gain_truth", "texture_to_style", "texture_to_style_content")
+# the yardstick's columns: success first, then melody kept, then timbre moved
+YARDSTICK_KEYS = ("success", "probe_style_prob", "chroma_to_content", "pitch_to_content", "logmel_closed_truth",
+                  "lsd_to_truth_db", "timbre_gain_truth")
+SPLITS = ("bundled", "dev", "test")
 
 
 @dataclass
@@ -74,6 +80,10 @@ def compare(
     out_dir: str | Path | None = DEFAULT_OUT,
     progress: bool = True,
     previous: Mapping[str, str | Path] | None = None,
+    probe: Any = None,
+    instruments: Mapping[str, str] | None = None,
+    monophonic: bool = True,
+    calibration: bool = True,
 ) -> Comparison:
     """Run attempts on the same pair, score each with :mod:`labutils.metrics`, write a report folder.
 
@@ -84,9 +94,18 @@ def compare(
     (``out_dir/<time>_compare_<content>__<style>/``) holds spectrograms.png, losses.png, every
     clip as wav, and metrics.md / metrics.csv / metrics.json. ``out_dir=None`` writes nothing.
 
+    With ``truth`` and ``calibration``, the four calibration rows of
+    :func:`labutils.metrics.calibration_clips` (content copied, style copied, truth, equaliser)
+    are scored like results. With ``probe`` (:func:`labutils.probe.load_probe`) and
+    ``instruments`` (``{"content": ..., "style": ...}``), every row also gets the probe's scores
+    and ``success``; ``monophonic=False`` skips the f0 agreement.
+
     Notebook: notebooks/04_compare.ipynb
     """
     runs_to_do = entries(methods, configs)
+    instruments = dict(instruments or {})
+    score_kw = dict(probe=probe, style_instrument=instruments.get("style"),
+                    content_instrument=instruments.get("content"), monophonic=monophonic)
     previous = dict(previous or {})
     if out_dir is not None:
         check_out_dir(out_dir)
@@ -118,7 +137,14 @@ def compare(
             audio, rate = result.audio[0], result.sample_rate
         clips[label] = _resampled(audio, rate)
         scores[label] = metrics.score(clips[label], content=ref["content"], style=ref["style"],
-                                      truth=ref.get("truth"), sample_rate=METRIC_RATE)
+                                      truth=ref.get("truth"), sample_rate=METRIC_RATE, **score_kw)
+    if truth is not None and calibration:
+        ref = references(max(cfg.duration for cfg in runs_to_do.values()) if runs_to_do else 5.0)
+        for name, audio in metrics.calibration_clips(ref["content"], ref["style"], ref["truth"],
+                                                     sample_rate=METRIC_RATE).items():
+            clips[name] = torch.as_tensor(audio)
+            scores[name] = metrics.score(audio, content=ref["content"], style=ref["style"], truth=ref["truth"],
+                                         sample_rate=METRIC_RATE, **score_kw)
     comparison = Comparison(names=names, results=results, scores=scores, clips=clips)
     if out_dir is not None:
         comparison.folder = write_comparison(comparison, out_dir=out_dir)
@@ -133,7 +159,8 @@ def metrics_table(scores: dict[str, dict[str, float]], *, keys: tuple[str, ...] 
     keys = tuple(k for k in keys if any(k in row for row in scores.values()))
     lines = ["| | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, row in scores.items():
-        cells = [f"{row[k]:.3f}" if isinstance(row.get(k), (int, float)) else "" for k in keys]
+        cells = [f"{row[k]:.3f}" if isinstance(row.get(k), (int, float)) and math.isfinite(row[k]) else ""
+                 for k in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -175,39 +202,146 @@ def _write_csv(path: Path, scores: dict[str, dict[str, float]]) -> None:
             writer.writerow([name, *(row.get(k, "") for k in keys)])
 
 
+def load_split(split: str) -> list[dict[str, Any]]:
+    """The triples of a split: "bundled" (data/catalog.json) or "dev"/"test" of the rendered set.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    if split not in SPLITS:
+        raise LabError(f"split={split!r}: choose one of {', '.join(SPLITS)}")
+    if split == "bundled":
+        return [{**t, "monophonic": True} for t in A.benchmark_triples()]
+    return A.benchmark_set(split)
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return float(sum(finite) / len(finite)) if finite else math.nan
+
+
+def probe_accuracy(probe: Any, triples: list[dict[str, Any]]) -> dict[str, float]:
+    """The probe's top-1 accuracy on the split's truth clips and on its content clips.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    truths = {str(t["truth"]): t["style_instrument"] for t in triples}
+    contents = {str(t["content"]): t["content_instrument"] for t in triples}
+    return {"truth": probe.accuracy(list(truths.items())), "content": probe.accuracy(list(contents.items())),
+            "n_truth": len(truths), "n_content": len(contents)}
+
+
+def verdicts(means: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """One sentence per attempt row: does it beat the equaliser (the calibration row)?
+
+    An attempt beats the equaliser when its success rate is higher, or, where no probe scored
+    the rows, when it closes more of the log-mel distance to the truth at chroma >= 0.8.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    eq = means.get("equaliser")
+    if eq is None:
+        return []
+    out = []
+    for label, row in means.items():
+        if label in metrics.CALIBRATION_ROWS:
+            continue
+        if "success" in row and "success" in eq:
+            beats = row["success"] > eq["success"]
+            how = f"success {row['success']:.0%} against the equaliser's {eq['success']:.0%}"
+        else:
+            beats = (row.get("chroma_to_content", 0) >= metrics.SUCCESS_CHROMA
+                     and row.get("logmel_closed_truth", -math.inf) > eq.get("logmel_closed_truth", math.inf))
+            how = (f"log-mel distance closed {row.get('logmel_closed_truth', math.nan):+.2f} against the "
+                   f"equaliser's {eq.get('logmel_closed_truth', math.nan):+.2f}")
+        out.append(f"**{label}**: {'beats the equaliser' if beats else 'does not beat the equaliser: it has not transferred timbre'} ({how}).")
+    return out
+
+
 def quality_benchmark(
     *,
     methods: list[str] | None = None,
     configs: Mapping[str, Any] | None = None,
     out_dir: str | Path = DEFAULT_OUT,
-    triples: list[dict[str, str]] | None = None,
+    triples: list[dict[str, Any]] | None = None,
+    split: str | None = None,
+    limit: int | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, dict[str, float]], Path]:
-    """Run :func:`compare` on every benchmark triple; return mean scores per label and the folder
-    holding every triple's report plus summary.md/csv/json.
+    """The quality benchmark: :func:`compare` on every triple of a split, with calibration rows.
+
+    ``split``: "bundled" (the 12 triples in data/catalog.json, the default), or "dev"/"test" of
+    the rendered set (`make benchmark-data`), which are scored with the instrument probe too;
+    ``limit`` keeps the first N triples. Returns mean scores per row (attempts, then the four
+    calibration rows) and the folder holding every triple's report plus summary.md / .csv /
+    .json, whose table the README's quality section reproduces.
 
     Notebook: notebooks/04_compare.ipynb
     """
+    from . import probe as P
+
     runs_to_do = entries(methods, configs)
-    triples = triples if triples is not None else A.benchmark_triples()
+    if triples is None:
+        triples = load_split(split or "bundled")
+    triples = triples[:limit] if limit else triples
     if not triples:
-        raise LabError("no benchmark triples in data/catalog.json")
-    folder = new_run_dir(out_dir, method="benchmark", content=f"{len(triples)}triples",
+        raise LabError("no benchmark triples; run `make benchmark-data` for the dev and test splits")
+    use_probe = all("style_instrument" in t and "content_instrument" in t for t in triples)
+    probe = P.load_probe() if use_probe else None
+    accuracy = probe_accuracy(probe, triples) if probe is not None else None
+    name = split or "custom"
+    folder = new_run_dir(out_dir, method="benchmark", content=f"{name}-{len(triples)}triples",
                          style="-".join(sorted({c.method for c in runs_to_do.values()})))
-    per_label: dict[str, list[dict[str, float]]] = {m: [] for m in runs_to_do}
-    for t in triples:
+    per_row: dict[str, list[dict[str, float]]] = {}
+    bar = tqdm(triples, desc=f"{name} triples", disable=not progress)
+    for t in bar:
         comp = compare(t["content"], t["style"], truth=t["truth"], configs=runs_to_do, out_dir=folder,
-                       progress=progress)
-        for m in runs_to_do:
-            per_label[m].append(comp.scores[m])
+                       progress=False, probe=probe, monophonic=t.get("monophonic", True),
+                       instruments={"content": t.get("content_instrument"), "style": t.get("style_instrument")})
+        for label, row in comp.scores.items():
+            per_row.setdefault(label, []).append(row)
     means = {}
-    for m, rows in per_label.items():
-        keys = rows[0].keys()
-        means[m] = {k: float(sum(r[k] for r in rows) / len(rows)) for k in keys}
-        means[m]["goal_met"] = float(sum(r.get("timbre_gain_truth", 0) > 0 and r["chroma_to_content"] >= 0.8
-                                         for r in rows) / len(rows))
-    (folder / "summary.md").write_text(f"Mean over {len(triples)} benchmark triples, scored at {METRIC_RATE} Hz.\n\n"
-                                       + metrics_table(means, keys=TABLE_KEYS + ("goal_met",)) + "\n")
+    for label, rows in per_row.items():
+        means[label] = {k: _mean([r.get(k, math.nan) for r in rows]) for k in rows[0]}
+        means[label]["goal_met"] = float(sum(r.get("timbre_gain_truth", 0) > 0 and r["chroma_to_content"] >= 0.8
+                                             for r in rows) / len(rows))
+    settings = "; ".join(f"{label}: " + ", ".join(f"{k}={v}" for k, v in _changed(cfg).items())
+                         for label, cfg in runs_to_do.items())
+    lines = [f"Split **{name}**: {len(triples)} triples, scored at {METRIC_RATE} Hz. Settings: {settings or 'defaults'}."]
+    if accuracy is not None:
+        lines.append(f"Instrument probe top-1 accuracy: {accuracy['truth']:.0%} on the {accuracy['n_truth']} truth clips, "
+                     f"{accuracy['content']:.0%} on the {accuracy['n_content']} content clips.")
+    keys = YARDSTICK_KEYS if probe is not None else TABLE_KEYS + ("goal_met",)
+    summary = "\n\n".join(lines) + "\n\n" + metrics_table(means, keys=keys) + "\n\n" + "\n".join(
+        f"- {v}" for v in verdicts(means)) + "\n"
+    (folder / "summary.md").write_text(summary)
     _write_csv(folder / "summary.csv", means)
-    (folder / "summary.json").write_text(json.dumps({"triples": triples, "means": means}, indent=2))
+    (folder / "summary.json").write_text(json.dumps({"split": name, "triples": [{k: str(v) for k, v in t.items()}
+                                                                                 for t in triples],
+                                                     "probe_accuracy": accuracy, "means": means,
+                                                     "settings": {k: c.as_dict() for k, c in runs_to_do.items()}},
+                                                    indent=2, default=str))
     return means, folder
+
+
+def _changed(cfg: TransferConfig) -> dict[str, Any]:
+    """The fields of ``cfg`` that differ from its class's defaults (for a table's caption)."""
+    default = type(cfg)().as_dict()
+    return {k: v for k, v in cfg.as_dict().items() if default.get(k) != v and k != "device"}
+
+
+README_BEGIN = "<!-- quality-table: generated by the command above; do not edit by hand -->"
+README_END = "<!-- /quality-table -->"
+
+
+def write_into_readme(summary_md: str | Path, readme: str | Path) -> None:
+    """Replace the README's generated quality block (between its two markers) by ``summary_md``.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise LabError(f"{readme}: no generated quality block; add the lines {README_BEGIN} and {README_END}")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(head + README_BEGIN + "\n" + Path(summary_md).read_text().strip() + "\n" + README_END + tail)

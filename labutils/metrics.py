@@ -1,15 +1,23 @@
 """Objective scores of a style-transfer result, whatever attempt made it.
 
 Melody kept (chroma, f0 against the content), timbre moved (MFCC, log-mel and random-CNN
-texture statistics against the style or a known right answer). Every clip is a mono
+texture statistics against the style or a known right answer, log-spectral distance to that
+answer), and the verdict of an instrument probe (:mod:`labutils.probe`): a result is a
+*success* when the probe names the style's instrument and the melody is kept (chroma to the
+content >= 0.8), which copying the content or equalising it does not pass. Every clip is a mono
 ``audio: (N,)`` tensor or numpy array at ``sample_rate``; every score is a plain float.
+Each setting has one default, in the dicts below, shared by the public functions and
+:func:`score`.
 
 Notebook: notebooks/04_compare.ipynb
 """
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Sequence, Union
+from collections import OrderedDict
+from functools import lru_cache
+from typing import Callable, Sequence, Union
 
 import librosa
 import numpy as np
@@ -20,10 +28,20 @@ from . import spectral
 from .spectral import spectral_convergence
 
 __all__ = ["chroma_similarity", "pitch_agreement", "mfcc_distance", "logmel_distance", "texture_distance",
-           "reconstruction_error", "spectral_convergence", "score", "METRIC_INFO"]
+           "log_spectral_distance", "reconstruction_error", "spectral_convergence", "score", "calibration_clips",
+           "CALIBRATION_ROWS", "SUCCESS_CHROMA", "METRIC_INFO"]
 
 Audio = Union[torch.Tensor, np.ndarray]  # a mono clip (N,)
 _SILENCE_DB = -40.0  # frames this far below the clip's loudest frame count as silent
+# One source of defaults: the public distances and score() read these.
+PITCH = {"fmin": 65.0, "fmax": 2000.0, "cents": 50.0}
+MFCC = {"n_mfcc": 13, "n_mels": 40}
+LOGMEL = {"n_mels": 64}
+TEXTURE = {"seed": 12345, "filters": 16, "kernel_sizes": (3, 7, 15, 27), "n_fft": 512, "hop_length": 256,
+           "compression": 1000.0}
+LSD = {"top_db": 80.0}
+SUCCESS_CHROMA = 0.8  # a success keeps at least this much chroma similarity to the content
+CALIBRATION_ROWS = ("content copied", "style copied", "truth", "equaliser")
 
 
 def _np(audio) -> np.ndarray:
@@ -81,8 +99,8 @@ def _f0(x: np.ndarray, sample_rate: int, fmin: float, fmax: float) -> tuple[np.n
     return f0, voiced
 
 
-def pitch_agreement(result: Audio, content: Audio, *, sample_rate: int, fmin: float = 65.0,
-                    fmax: float = 2000.0, cents: float = 50.0) -> float:
+def pitch_agreement(result: Audio, content: Audio, *, sample_rate: int, fmin: float = PITCH["fmin"],
+                    fmax: float = PITCH["fmax"], cents: float = PITCH["cents"]) -> float:
     """Melody kept, second opinion: fraction of frames whose YIN f0 agree within ``cents``.
 
     Counted over frames voiced in both clips (within 40 dB of the loudest frame, f0 strictly
@@ -100,13 +118,25 @@ def pitch_agreement(result: Audio, content: Audio, *, sample_rate: int, fmin: fl
     return float((np.abs(1200 * np.log2(fr[both] / fc[both])) <= cents).mean())
 
 
-def _mfcc_stats(x: np.ndarray, sample_rate: int, n_mfcc: int, n_mels: int) -> np.ndarray:
-    m = librosa.feature.mfcc(y=x, sr=sample_rate, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=_fft_size(sample_rate, 0.046),
-                             hop_length=_fft_size(sample_rate, 0.046) // 4)[1:].astype(np.float64)
+def _frames(sample_rate: int) -> tuple[int, int]:
+    """STFT size and hop of the statistics: about 46 ms frames (2048 at 44.1 kHz), hop a quarter."""
+    n_fft = _fft_size(sample_rate, 0.046)
+    return n_fft, n_fft // 4
+
+
+def _mfcc_stats(x: np.ndarray, sample_rate: int, n_mfcc: int = MFCC["n_mfcc"], n_mels: int = MFCC["n_mels"]) -> np.ndarray:
+    n_fft, hop = _frames(sample_rate)
+    m = librosa.feature.mfcc(y=x, sr=sample_rate, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft,
+                             hop_length=hop)[1:].astype(np.float64)
     return np.concatenate([m.mean(1), m.std(1)])
 
 
-def mfcc_distance(a: Audio, b: Audio, *, sample_rate: int, n_mfcc: int = 13, n_mels: int = 40) -> float:
+def _mfcc_between(sa: np.ndarray, sb: np.ndarray) -> float:
+    return float(np.linalg.norm(sa - sb))
+
+
+def mfcc_distance(a: Audio, b: Audio, *, sample_rate: int, n_mfcc: int = MFCC["n_mfcc"],
+                  n_mels: int = MFCC["n_mels"]) -> float:
     """Timbre distance: Euclidean distance of [mean, std] over time of MFCCs 1..n_mfcc-1.
 
     c0 (overall loudness) is dropped, so a gain barely moves it. 13 coefficients of 40 mel
@@ -117,18 +147,21 @@ def mfcc_distance(a: Audio, b: Audio, *, sample_rate: int, n_mfcc: int = 13, n_m
 
     Notebook: notebooks/04_compare.ipynb
     """
-    sa, sb = _mfcc_stats(_np(a), sample_rate, n_mfcc, n_mels), _mfcc_stats(_np(b), sample_rate, n_mfcc, n_mels)
-    return float(np.linalg.norm(sa - sb))
+    return _mfcc_between(_mfcc_stats(_np(a), sample_rate, n_mfcc, n_mels), _mfcc_stats(_np(b), sample_rate, n_mfcc, n_mels))
 
 
-def _logmel_stats(x: np.ndarray, sample_rate: int, n_mels: int) -> np.ndarray:
-    n_fft = _fft_size(sample_rate, 0.046)
-    mel = librosa.feature.melspectrogram(y=x, sr=sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=n_mels)
+def _logmel_stats(x: np.ndarray, sample_rate: int, n_mels: int = LOGMEL["n_mels"]) -> np.ndarray:
+    n_fft, hop = _frames(sample_rate)
+    mel = librosa.feature.melspectrogram(y=x, sr=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
     db = librosa.power_to_db(mel, ref=np.max, top_db=80.0).astype(np.float64)
     return np.stack([db.mean(1), db.std(1)])  # (2, n_mels)
 
 
-def logmel_distance(a: Audio, b: Audio, *, sample_rate: int, n_mels: int = 64) -> float:
+def _logmel_between(sa: np.ndarray, sb: np.ndarray) -> float:
+    return float(np.sqrt(((sa - sb) ** 2).sum(0).mean()))
+
+
+def logmel_distance(a: Audio, b: Audio, *, sample_rate: int, n_mels: int = LOGMEL["n_mels"]) -> float:
     """Spectral-envelope distance in dB: sqrt(mean over bands of (d mean)^2 + (d std)^2).
 
     Log-mel power in dB relative to each clip's own maximum (floored 80 dB below it), so it is
@@ -137,24 +170,34 @@ def logmel_distance(a: Audio, b: Audio, *, sample_rate: int, n_mels: int = 64) -
 
     Notebook: notebooks/04_compare.ipynb
     """
-    sa, sb = _logmel_stats(_np(a), sample_rate, n_mels), _logmel_stats(_np(b), sample_rate, n_mels)
-    return float(np.sqrt(((sa - sb) ** 2).sum(0).mean()))
+    return _logmel_between(_logmel_stats(_np(a), sample_rate, n_mels), _logmel_stats(_np(b), sample_rate, n_mels))
 
 
-def _texture_stats(x, net: nets.RandomCNN, *, n_fft: int, hop_length: int, compression: float) -> list[torch.Tensor]:
+@lru_cache(maxsize=4)
+def _texture_net(seed: int, filters: int, kernel_sizes: tuple[int, ...]) -> nets.RandomCNN:
+    return nets.RandomCNN(filters=filters, kernel_sizes=kernel_sizes, seed=seed)
+
+
+def _texture_stats(x, *, seed: int = TEXTURE["seed"], filters: int = TEXTURE["filters"],
+                   kernel_sizes: Sequence[int] = TEXTURE["kernel_sizes"], n_fft: int = TEXTURE["n_fft"],
+                   hop_length: int = TEXTURE["hop_length"], compression: float = TEXTURE["compression"]) -> list[torch.Tensor]:
+    net = _texture_net(int(seed), int(filters), tuple(int(k) for k in kernel_sizes))
     audio = torch.as_tensor(_np(x))
-    spec = spectral.compress(spectral.magnitude(audio, n_fft=n_fft, hop_length=hop_length), compression=compression)
-    return losses.time_correlations(net.features(spec))  # list of (1, F, C, C)
+    with torch.no_grad():
+        spec = spectral.compress(spectral.magnitude(audio, n_fft=n_fft, hop_length=hop_length), compression=compression)
+        return losses.time_correlations(net.features(spec))  # list of (1, F, C, C)
 
 
 def _texture_between(sa: list[torch.Tensor], sb: list[torch.Tensor]) -> float:
     n = sa[0].shape[1] * len(sa)
-    return 0.5 * float(losses.style_loss(sa, sb)[0] + losses.style_loss(sb, sa)[0]) / n
+    with torch.no_grad():
+        return 0.5 * float(losses.style_loss(sa, sb)[0] + losses.style_loss(sb, sa)[0]) / n
 
 
-def texture_distance(a: Audio, b: Audio, *, sample_rate: int, seed: int = 12345, filters: int = 16,
-                     kernel_sizes: Sequence[int] = (3, 7, 15, 27), n_fft: int = 512, hop_length: int = 256,
-                     compression: float = 1000.0) -> float:
+def texture_distance(a: Audio, b: Audio, *, sample_rate: int, seed: int = TEXTURE["seed"],
+                     filters: int = TEXTURE["filters"], kernel_sizes: Sequence[int] = TEXTURE["kernel_sizes"],
+                     n_fft: int = TEXTURE["n_fft"], hop_length: int = TEXTURE["hop_length"],
+                     compression: float = TEXTURE["compression"]) -> float:
     """Caracalla-Roebel texture distance under a random CNN *other* than the optimised one.
 
     :func:`losses.style_loss` of the time correlations of a ``RandomCNN(seed=seed)`` (the lab
@@ -167,10 +210,39 @@ def texture_distance(a: Audio, b: Audio, *, sample_rate: int, seed: int = 12345,
 
     Notebook: notebooks/04_compare.ipynb
     """
-    net = nets.RandomCNN(filters=filters, kernel_sizes=kernel_sizes, seed=seed)
-    kw = dict(n_fft=n_fft, hop_length=hop_length, compression=compression)
-    with torch.no_grad():
-        return _texture_between(_texture_stats(a, net, **kw), _texture_stats(b, net, **kw))
+    kw = dict(seed=seed, filters=filters, kernel_sizes=kernel_sizes, n_fft=n_fft, hop_length=hop_length,
+              compression=compression)
+    return _texture_between(_texture_stats(a, **kw), _texture_stats(b, **kw))
+
+
+def _power_db(x: np.ndarray, sample_rate: int, top_db: float) -> np.ndarray:
+    """Power spectrogram in dB relative to the clip's maximum, floored ``top_db`` below: ``(F, T)``."""
+    n_fft, hop = _frames(sample_rate)
+    power = np.abs(librosa.stft(x.astype(np.float64), n_fft=n_fft, hop_length=hop)) ** 2
+    return librosa.power_to_db(np.maximum(power, 1e-30), ref=np.max, top_db=top_db)
+
+
+def _lsd_between(da: np.ndarray, db: np.ndarray, top_db: float) -> float:
+    t = min(da.shape[1], db.shape[1])
+    da, db = da[:, :t], db[:, :t]
+    keep = (da.max(0) > _SILENCE_DB) | (db.max(0) > _SILENCE_DB)  # frames loud in either clip
+    if not keep.any():
+        return 0.0
+    return float(np.sqrt(((da[:, keep] - db[:, keep]) ** 2).mean(0)).mean())
+
+
+def log_spectral_distance(a: Audio, b: Audio, *, sample_rate: int, top_db: float = LSD["top_db"]) -> float:
+    """Log-spectral distance in dB, frame by frame: mean over frames of the RMS over bins of the
+    difference of the two power spectrograms in dB.
+
+    About 46 ms frames (2048 at 44.1 kHz), hop a quarter; each clip in dB relative to its own
+    maximum, floored ``top_db`` below it (gain-invariant); clips cut to the shorter; frames where
+    neither clip is within 40 dB of its maximum are skipped. Aligned in time, so it asks for the
+    right notes *and* the right spectrum at each moment. Range [0, top_db]: 0 = identical.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    return _lsd_between(_power_db(_np(a), sample_rate, top_db), _power_db(_np(b), sample_rate, top_db), top_db)
 
 
 def reconstruction_error(audio: Audio, magnitude: torch.Tensor, *, n_fft: int, hop_length: int) -> float:
@@ -189,7 +261,8 @@ def reconstruction_error(audio: Audio, magnitude: torch.Tensor, *, n_fft: int, h
 
 METRIC_INFO: dict[str, str] = {
     "chroma_to_content": "melody kept: chroma cosine similarity to the content, 0..1, higher is better",
-    "pitch_to_content": "melody kept: fraction of voiced frames with f0 within 50 cents of the content's, 0..1",
+    "pitch_to_content": "melody kept: fraction of voiced frames with f0 within 50 cents of the content's, 0..1 "
+                        "(NaN when the content is polyphonic)",
     "mfcc_to_style": "timbre: MFCC-statistics distance to the style, >= 0, lower is closer",
     "mfcc_to_style_content": "baseline: the content's MFCC-statistics distance to the style",
     "logmel_to_style": "timbre: log-mel statistics distance to the style (dB, gain-invariant), >= 0",
@@ -202,49 +275,111 @@ METRIC_INFO: dict[str, str] = {
     "logmel_to_truth": "timbre: log-mel statistics distance to the right answer (dB), >= 0",
     "logmel_to_truth_content": "baseline: the content's log-mel distance to the right answer (dB)",
     "timbre_gain_truth": "1 - mfcc_to_truth / mfcc_to_truth_content: >0 closer to the answer than the content, 1 = equal",
+    "logmel_closed_truth": "fraction of the content->truth log-mel distance closed: 1 - logmel_to_truth / "
+                           "logmel_to_truth_content; 0 = a copy of the content, 1 = the answer's statistics, <0 = farther",
+    "lsd_to_truth_db": "log-spectral distance to the right answer, frame by frame (dB, gain-invariant), >= 0, "
+                       "lower is closer; needs the right notes and the right spectrum at each moment",
+    "probe_top1": "1 when the instrument probe's most probable instrument is the style's, else 0",
+    "probe_style_prob": "the instrument probe's probability of the style's instrument, 0..1",
+    "probe_content_prob": "the instrument probe's probability of the content's instrument, 0..1 (high = still the content's instrument)",
+    "success": "1 when the probe names the style's instrument (probe_top1) and chroma_to_content >= 0.8, else 0",
 }
+
+
+_MEMO: OrderedDict = OrderedDict()  # per-clip statistics of the last few clips scored
+_MEMO_SIZE = 24
+
+
+def _memo(kind: str, x: np.ndarray | tuple[np.ndarray, ...], sample_rate: int, compute: Callable[[], object]):
+    """``compute()``, remembered for the same clip(s) (by content hash), kind and rate: scoring many
+    results (attempts, calibration rows) against one content/style/truth computes theirs once."""
+    key = (kind, sample_rate) + tuple((a.size, hashlib.blake2b(a.tobytes(), digest_size=16).digest())
+                                      for a in (x if isinstance(x, tuple) else (x,)))
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        return _MEMO[key]
+    value = _MEMO[key] = compute()
+    while len(_MEMO) > _MEMO_SIZE:
+        _MEMO.popitem(last=False)
+    return value
 
 
 def _gain(distance: float, baseline: float) -> float:
     return 1.0 - distance / baseline if baseline > 0 else 0.0
 
 
-def score(result: Audio, *, content: Audio, style: Audio, sample_rate: int, truth: Audio | None = None) -> dict[str, float]:
+def score(result: Audio, *, content: Audio, style: Audio, sample_rate: int, truth: Audio | None = None,
+          probe=None, style_instrument: str | None = None, content_instrument: str | None = None,
+          monophonic: bool = True) -> dict[str, float]:
     """Every score of one result ``(N,)`` against its content, style and (optional) truth clips.
 
     Keys and ranges are those of :data:`METRIC_INFO`: ``chroma_to_content``, ``pitch_to_content``
-    in [0, 1] (higher = melody kept); ``mfcc_to_style``, ``logmel_to_style``, ``texture_to_style``
-    in [0, inf) (lower = closer timbre), each with a ``*_content`` twin computed for the untouched
-    content as if it were the result (the baseline); ``timbre_gain_style`` in (-inf, 1]:
-    1 - mfcc_to_style / mfcc_to_style_content (0 = no move, 1 = reached the style's statistics;
-    0 when the baseline is 0). With ``truth``: ``mfcc_to_truth``, ``logmel_to_truth`` and their
-    ``*_content`` twins, and ``timbre_gain_truth`` defined alike. Frame-wise scores cut clips to
-    the shorter; statistics need no cut.
+    in [0, 1] (higher = melody kept; pitch is NaN when ``monophonic`` is false, as YIN follows
+    one line); ``mfcc_to_style``, ``logmel_to_style``, ``texture_to_style`` in [0, inf) (lower =
+    closer timbre), each with a ``*_content`` twin computed for the untouched content as if it
+    were the result (the baseline); ``timbre_gain_style`` in (-inf, 1]: 1 - mfcc_to_style /
+    mfcc_to_style_content (0 = no move, 1 = reached the style's statistics; 0 when the baseline
+    is 0). With ``truth``: ``mfcc_to_truth``, ``logmel_to_truth`` and their ``*_content`` twins,
+    ``timbre_gain_truth`` defined alike, ``logmel_closed_truth`` (1 - logmel_to_truth /
+    logmel_to_truth_content) and ``lsd_to_truth_db``. With ``probe`` (a
+    :class:`labutils.probe.Probe`) and ``style_instrument``: ``probe_top1``, ``probe_style_prob``,
+    ``probe_content_prob`` (when ``content_instrument`` is given) and ``success`` (1.0 when the
+    probe names the style's instrument and chroma_to_content >= :data:`SUCCESS_CHROMA`, else 0.0).
+    Frame-wise scores cut clips to the shorter; statistics need no cut. Each clip's features are
+    computed once, by the same helpers (and defaults) as the public distance functions.
 
     Notebook: notebooks/04_compare.ipynb
     """
     sr = sample_rate
-    r, c, s = _np(result), _np(content), _np(style)
-    mf = {k: _mfcc_stats(x, sr, 13, 40) for k, x in (("r", r), ("c", c), ("s", s))}
-    lm = {k: _logmel_stats(x, sr, 64) for k, x in (("r", r), ("c", c), ("s", s))}
-    net = nets.RandomCNN(filters=16, kernel_sizes=(3, 7, 15, 27), seed=12345)
-    with torch.no_grad():
-        tx = {k: _texture_stats(x, net, n_fft=512, hop_length=256, compression=1000.0) for k, x in (("r", r), ("c", c), ("s", s))}
-    mfd = lambda x, y: float(np.linalg.norm(mf[x] - mf[y]))  # noqa: E731
-    lmd = lambda x, y: float(np.sqrt(((lm[x] - lm[y]) ** 2).sum(0).mean()))  # noqa: E731
+    clips = {"r": _np(result), "c": _np(content), "s": _np(style)}
+    if truth is not None:
+        clips["t"] = _np(truth)
+    mf = {k: _memo("mfcc", x, sr, lambda x=x: _mfcc_stats(x, sr)) for k, x in clips.items()}
+    lm = {k: _memo("logmel", x, sr, lambda x=x: _logmel_stats(x, sr)) for k, x in clips.items()}
+    tx = {k: _memo("texture", clips[k], sr, lambda k=k: _texture_stats(clips[k])) for k in ("r", "c", "s")}
+    r, c = clips["r"], clips["c"]
     out = {
         "chroma_to_content": chroma_similarity(r, c, sample_rate=sr),
-        "pitch_to_content": pitch_agreement(r, c, sample_rate=sr),
-        "mfcc_to_style": mfd("r", "s"), "mfcc_to_style_content": mfd("c", "s"),
-        "logmel_to_style": lmd("r", "s"), "logmel_to_style_content": lmd("c", "s"),
+        "pitch_to_content": pitch_agreement(r, c, sample_rate=sr) if monophonic else math.nan,
+        "mfcc_to_style": _mfcc_between(mf["r"], mf["s"]), "mfcc_to_style_content": _mfcc_between(mf["c"], mf["s"]),
+        "logmel_to_style": _logmel_between(lm["r"], lm["s"]), "logmel_to_style_content": _logmel_between(lm["c"], lm["s"]),
         "texture_to_style": _texture_between(tx["r"], tx["s"]),
-        "texture_to_style_content": _texture_between(tx["c"], tx["s"]),
+        "texture_to_style_content": _memo("texture_between", (c, clips["s"]), sr,
+                                          lambda: _texture_between(tx["c"], tx["s"])),
     }
     out["timbre_gain_style"] = _gain(out["mfcc_to_style"], out["mfcc_to_style_content"])
     if truth is not None:
-        t = _np(truth)
-        mf["t"], lm["t"] = _mfcc_stats(t, sr, 13, 40), _logmel_stats(t, sr, 64)
-        out.update(mfcc_to_truth=mfd("r", "t"), mfcc_to_truth_content=mfd("c", "t"),
-                   logmel_to_truth=lmd("r", "t"), logmel_to_truth_content=lmd("c", "t"))
+        out.update(mfcc_to_truth=_mfcc_between(mf["r"], mf["t"]), mfcc_to_truth_content=_mfcc_between(mf["c"], mf["t"]),
+                   logmel_to_truth=_logmel_between(lm["r"], lm["t"]),
+                   logmel_to_truth_content=_logmel_between(lm["c"], lm["t"]))
         out["timbre_gain_truth"] = _gain(out["mfcc_to_truth"], out["mfcc_to_truth_content"])
+        out["logmel_closed_truth"] = _gain(out["logmel_to_truth"], out["logmel_to_truth_content"])
+        out["lsd_to_truth_db"] = log_spectral_distance(r, clips["t"], sample_rate=sr)
+    if probe is not None and style_instrument is not None:
+        proba = probe.predict_proba(r, sample_rate=sr)
+        top = max(proba, key=proba.get)
+        out["probe_top1"] = float(top == style_instrument)
+        out["probe_style_prob"] = float(proba.get(style_instrument, 0.0))
+        if content_instrument is not None:
+            out["probe_content_prob"] = float(proba.get(content_instrument, 0.0))
+        out["success"] = float(top == style_instrument and out["chroma_to_content"] >= SUCCESS_CHROMA)
     return out
+
+
+def calibration_clips(content: Audio, style: Audio, truth: Audio, *, sample_rate: int) -> dict[str, np.ndarray]:
+    """The calibration rows every comparison table carries, as results to score like an attempt's.
+
+    ``{"content copied": content, "style copied": style, "truth": truth, "equaliser": ...}``:
+    the equaliser is :func:`spectral.equalise` of the content toward the style (about 46 ms
+    frames, hop a quarter), peak-normalised to the content's peak. An attempt that does not
+    beat the equaliser has not transferred timbre. Clips ``(N,)`` in, float32 numpy ``(N,)`` out.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    c, s, t = _np(content), _np(style), _np(truth)
+    n_fft, hop = _frames(sample_rate)
+    eq = spectral.equalise(torch.from_numpy(c), torch.from_numpy(s), n_fft=n_fft, hop_length=hop).numpy()
+    peak = float(np.abs(eq).max())
+    if peak > 0:
+        eq = eq * (float(np.abs(c).max()) / peak)
+    return {"content copied": c, "style copied": s, "truth": t, "equaliser": eq.astype(np.float32)}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -95,15 +96,87 @@ def test_content_scored_as_result_moves_nothing():
         assert s[key] == pytest.approx(s[key + "_content"], rel=1e-9)
 
 
+PROBE_KEYS = {"probe_top1", "probe_style_prob", "probe_content_prob", "success"}
+
+
+class FixedProbe:
+    """Stands in for labutils.probe.Probe: the same probabilities for every clip."""
+
+    def __init__(self, proba: dict[str, float]):
+        self.proba = proba
+
+    def predict_proba(self, audio, *, sample_rate: int) -> dict[str, float]:
+        return dict(self.proba)
+
+
 def test_score_returns_every_documented_key_and_no_nan():
     content, style, truth = _triple()
-    with_truth = M.score(content[: SR], content=content, style=style, truth=truth, sample_rate=SR)  # shorter result
-    assert set(with_truth) == set(M.METRIC_INFO)
-    assert all(isinstance(v, float) and math.isfinite(v) for v in with_truth.values())
+    probe = FixedProbe({"violin": 0.7, "piano": 0.3})
+    everything = M.score(content[: SR], content=content, style=style, truth=truth, sample_rate=SR,  # shorter result
+                         probe=probe, style_instrument="violin", content_instrument="piano")
+    assert set(everything) == set(M.METRIC_INFO)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in everything.values())
+    with_truth = M.score(content[: SR], content=content, style=style, truth=truth, sample_rate=SR)
+    assert set(with_truth) == set(M.METRIC_INFO) - PROBE_KEYS
     without = M.score(content, content=content, style=style, sample_rate=SR)
-    assert set(without) == {k for k in M.METRIC_INFO if "truth" not in k}
+    assert set(without) == {k for k in M.METRIC_INFO if "truth" not in k} - PROBE_KEYS
     for key in M.METRIC_INFO:
         assert key in M.score.__doc__ or key.replace("_content", "") in M.score.__doc__
+
+
+def test_score_reuses_the_public_functions_and_their_defaults():
+    # One source of defaults: score() agrees with the public distances called with theirs.
+    content, style, truth = _triple()
+    result = 0.5 * (content + truth)
+    s = M.score(result, content=content, style=style, truth=truth, sample_rate=SR)
+    assert s["mfcc_to_style"] == pytest.approx(M.mfcc_distance(result, style, sample_rate=SR), rel=1e-9)
+    assert s["logmel_to_truth"] == pytest.approx(M.logmel_distance(result, truth, sample_rate=SR), rel=1e-9)
+    assert s["texture_to_style"] == pytest.approx(M.texture_distance(result, style, sample_rate=SR), rel=1e-6)
+    assert s["lsd_to_truth_db"] == pytest.approx(M.log_spectral_distance(result, truth, sample_rate=SR), rel=1e-9)
+    assert s["pitch_to_content"] == pytest.approx(M.pitch_agreement(result, content, sample_rate=SR), rel=1e-9)
+    params = inspect.signature(M.texture_distance).parameters
+    assert all(params[k].default == v for k, v in M.TEXTURE.items())
+    assert inspect.signature(M.mfcc_distance).parameters["n_mfcc"].default == M.MFCC["n_mfcc"]
+
+
+def test_truth_closes_the_logmel_gap_and_has_no_spectral_distance():
+    content, style, truth = _triple()
+    as_truth = M.score(truth, content=content, style=style, truth=truth, sample_rate=SR)
+    as_content = M.score(content, content=content, style=style, truth=truth, sample_rate=SR)
+    assert as_truth["logmel_closed_truth"] == pytest.approx(1.0, abs=1e-9)
+    assert as_truth["lsd_to_truth_db"] == pytest.approx(0.0, abs=1e-9)
+    assert as_content["logmel_closed_truth"] == pytest.approx(0.0, abs=1e-9)
+    assert as_content["lsd_to_truth_db"] > 5.0
+    assert M.log_spectral_distance(content, 0.3 * content, sample_rate=SR) == pytest.approx(0.0, abs=1e-3)  # gain-invariant
+
+
+def test_success_needs_the_style_instrument_and_the_melody():
+    content, style, truth = _triple()
+    says_violin, says_piano = FixedProbe({"violin": 0.6, "piano": 0.4}), FixedProbe({"violin": 0.4, "piano": 0.6})
+    kw = dict(content=content, style=style, truth=truth, sample_rate=SR, style_instrument="violin")
+    assert M.score(truth, probe=says_violin, **kw)["success"] == 1.0
+    assert M.score(truth, probe=says_piano, **kw)["success"] == 0.0      # wrong instrument
+    other_melody = clip("ode_violin")                                     # right instrument, other melody
+    as_style = M.score(other_melody, probe=says_violin, **kw)
+    assert as_style["chroma_to_content"] < M.SUCCESS_CHROMA and as_style["success"] == 0.0
+    assert M.score(truth, probe=says_violin, **kw)["probe_style_prob"] == pytest.approx(0.6)
+    assert math.isnan(M.score(truth, monophonic=False, **kw)["pitch_to_content"])
+
+
+def test_equaliser_takes_the_style_average_spectrum_and_keeps_the_content_timing():
+    content, style = clip("moonlight_piano"), clip("ode_violin")
+    n_fft, hop = 1024, 256
+    eq = spectral.equalise(content, style, n_fft=n_fft, hop_length=hop)
+    assert eq.shape == content.shape and torch.isfinite(eq).all()
+    avg = {k: spectral.magnitude(x, n_fft=n_fft, hop_length=hop).mean(-1) for k, x in
+           (("eq", eq), ("style", style), ("content", content))}
+    band = avg["style"] > avg["style"].max() * 1e-3                     # bins within 60 dB of the style's peak
+    off = {k: float((20 * torch.log10(avg[k][band] / avg["style"][band])).abs().mean()) for k in ("eq", "content")}
+    assert off["eq"] < 3.0 < 3 * off["eq"] < off["content"], off         # measured: eq ~2 dB, content ~14 dB
+    assert M.chroma_similarity(eq, content, sample_rate=SR) > 0.8       # the notes are the content's
+    rows = M.calibration_clips(content, style, content, sample_rate=SR)
+    assert list(rows) == list(M.CALIBRATION_ROWS)
+    assert np.abs(rows["equaliser"]).max() == pytest.approx(float(content.abs().max()), rel=1e-5)
 
 
 def test_reconstruction_error_wraps_spectral_convergence():

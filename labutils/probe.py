@@ -1,0 +1,272 @@
+"""An instrument-recognition probe: a listener stand-in that names the instrument of a clip.
+
+A small scikit-learn classifier (standardised features -> logistic regression) trained on the
+rendered set's *training* material (scales, arpeggios, long notes, other melodies, several
+velocities and registers; in no benchmark triple) for every instrument of the set. Its
+features favour what an equaliser cannot change: the clip's attack and decay envelopes, how
+each band's level moves from frame to frame, how the spectrum's shape changes as a note swells
+or dies, the per-frame spectral envelope's spread around its long-term average. Training
+clips are augmented by equalising them toward other instruments' long-term spectra (labels
+kept) and by noise floors, so a piano equalised to a trumpet's average spectrum stays a piano.
+
+Trained once, with fixed seeds, in seconds; cached beside the set as a joblib file keyed by a
+hash of the training files and the feature settings.
+
+Notebook: notebooks/04_compare.ipynb
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence, Union
+
+import joblib
+import librosa
+import numpy as np
+import scipy.fft
+import sklearn
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from . import audio as A
+from .errors import AudioError
+
+__all__ = ["Probe", "features", "train_probe", "load_probe", "FEATURE_SETTINGS"]
+
+Audio = Union[torch.Tensor, np.ndarray]
+# One source for every setting the features depend on (part of the cache key).
+FEATURE_SETTINGS = {"version": 3, "sample_rate": 22050, "n_fft": 1024, "hop_length": 256, "n_mels": 64,
+                    "n_mfcc": 20, "n_bands": 8, "loud_db": -40.0}
+TRAIN_SETTINGS = {"crops": 2, "min_crop_s": 1.8, "eq_per_crop": 2, "noise_db": (-50.0, -25.0),
+                  "eq_strength": (0.5, 1.0), "C": 0.5, "seed": 0}
+
+
+def _np(audio: Audio) -> np.ndarray:
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().to("cpu", torch.float32).numpy()
+    return np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
+
+
+def _magnitude(audio: Audio, sample_rate: int) -> np.ndarray:
+    """Mono clip ``(N,)`` -> magnitude STFT ``(F, T)`` at the probe's rate, peak-normalised."""
+    s = FEATURE_SETTINGS
+    x = torch.from_numpy(_np(audio))
+    if sample_rate != s["sample_rate"]:
+        x = AF.resample(x, int(sample_rate), s["sample_rate"])
+    x = x.numpy().astype(np.float64)
+    peak = np.abs(x).max()
+    if not peak > 0:
+        raise AudioError("probe: the clip is silent; the instrument probe needs sound")
+    return np.abs(librosa.stft(x / peak, n_fft=s["n_fft"], hop_length=s["hop_length"]))
+
+
+@lru_cache(maxsize=1)
+def _mel_basis() -> np.ndarray:
+    s = FEATURE_SETTINGS
+    basis = librosa.filters.mel(sr=s["sample_rate"], n_fft=s["n_fft"], n_mels=s["n_mels"]).astype(np.float64)
+    return np.where(basis > 1e-12, basis, 0.0)
+
+
+def _pct(x: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    return np.percentile(x, q) if x.size else np.zeros(len(q))
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else 0.0
+
+
+def _features_from_magnitude(mag: np.ndarray) -> np.ndarray:
+    """Timbre features of one magnitude spectrogram ``(F, T)`` -> ``(D,)`` (gain-invariant)."""
+    s = FEATURE_SETTINGS
+    power = np.maximum(mag ** 2, 1e-24)                                  # no denormals (they slow BLAS 30x)
+    mel = _mel_basis() @ power                                           # (M, T)
+    total = power.sum(0)                                                 # (T,)
+    top = max(total.max(), 1e-20)
+    loud = total > top * 10 ** (s["loud_db"] / 10)
+    if loud.sum() < 4:
+        loud = np.ones_like(loud)
+    ref = max(mel.max(), 1e-20)
+    logmel = np.maximum(10 * np.log10(np.maximum(mel, 1e-12 * ref) / ref), -80.0)   # (M, T) dB
+    mfcc = scipy.fft.dct(logmel, type=2, norm="ortho", axis=0)[: s["n_mfcc"]]      # (K, T)
+    env = 10 * np.log10(np.maximum(total, 1e-12 * top) / top)           # (T,) dB
+    bands = logmel.reshape(s["n_bands"], -1, logmel.shape[1]).mean(1)   # (B, T)
+    pair = loud[1:] & loud[:-1]
+    d_env = np.diff(env)[pair]                                           # (P,)
+    d_bands = np.diff(bands, axis=1)[:, pair]                            # (B, P)
+    rel = d_bands - d_env                                                # band change beyond the level change
+    rising, falling = d_env > 1.0, d_env < -0.3
+    weights = mel[:, loud] / np.maximum(mel[:, loud].sum(0, keepdims=True), 1e-20)
+    centroid = (np.arange(mel.shape[0])[:, None] * weights).sum(0)      # mel-band index per loud frame
+    contrast = librosa.feature.spectral_contrast(S=mag, sr=s["sample_rate"], n_fft=s["n_fft"])[:, loud]
+    flat = np.exp(np.log(np.maximum(power[:, loud], 1e-20)).mean(0)) / np.maximum(power[:, loud].mean(0), 1e-20)
+    d_centroid = np.diff(centroid)
+    corr = np.corrcoef(d_centroid, np.diff(env[loud]))[0, 1] if d_centroid.size > 2 and d_centroid.std() > 0 else 0.0
+    parts = [
+        mfcc[:, loud].mean(1), mfcc[:, loud].std(1),                     # envelope and its spread
+        np.diff(mfcc, axis=1)[:, pair].std(1),                           # how fast the envelope moves
+        bands[:, loud].std(1),                                           # per-band level spread (EQ-invariant)
+        np.maximum(d_bands, 0).mean(1), np.minimum(d_bands, 0).mean(1),  # per-band attack and decay rates
+        _pct(d_env, (2, 5, 10, 25, 50, 75, 90, 95, 98)),                 # level envelope: attacks, sustain, decays
+        [_mean(d_env > 1.0), _mean(np.abs(d_env) < 0.3), _mean(d_env < -0.3)],
+        rel[:, rising].mean(1) if rising.any() else np.zeros(s["n_bands"]),   # brightening in attacks
+        rel[:, falling].mean(1) if falling.any() else np.zeros(s["n_bands"]),  # darkening in decays
+        [centroid.std(), _mean(np.abs(d_centroid)), corr if np.isfinite(corr) else 0.0],
+        contrast.mean(1), contrast.std(1),
+        [np.log(np.maximum(flat, 1e-12)).mean(), np.log(np.maximum(flat, 1e-12)).std(), loud.mean()],
+    ]
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+
+
+def features(audio: Audio, *, sample_rate: int) -> np.ndarray:
+    """The probe's timbre features of one mono clip ``audio: (N,)`` -> ``(D,)``.
+
+    Computed at 22.05 kHz (resampled), gain-invariant: MFCC statistics, per-band level spread,
+    attack and decay rates per band and of the overall level, spectral-shape change during
+    attacks and decays, spectral-centroid motion, spectral contrast and flatness.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: waking BLAS threads costs more
+        return _features_from_magnitude(_magnitude(audio, sample_rate))
+
+
+@dataclass
+class Probe:
+    """A trained instrument probe: ``instruments`` (class names) and the sklearn ``model``."""
+
+    instruments: list[str]
+    model: Pipeline
+    key: str = ""
+    info: dict = field(default_factory=dict)
+
+    def predict_proba(self, audio: Audio, *, sample_rate: int) -> dict[str, float]:
+        """Probability of each instrument for one clip ``audio: (N,)``; sums to 1.
+
+        Notebook: notebooks/04_compare.ipynb
+        """
+        p = self.model.predict_proba(features(audio, sample_rate=sample_rate)[None])[0]
+        return {name: float(p[i]) for i, name in enumerate(self.model.classes_)}
+
+    def predict(self, audio: Audio, *, sample_rate: int) -> str:
+        """The most probable instrument (top-1) of one clip ``audio: (N,)``.
+
+        Notebook: notebooks/04_compare.ipynb
+        """
+        proba = self.predict_proba(audio, sample_rate=sample_rate)
+        return max(proba, key=proba.get)
+
+    def accuracy(self, clips: Iterable[tuple[Union[Audio, str, Path], str]], *, sample_rate: int | None = None) -> float:
+        """Fraction of ``(clip, instrument)`` pairs whose top-1 is the instrument. A clip is a
+        path (loaded at 44.1 kHz) or an array ``(N,)`` at ``sample_rate``.
+
+        Notebook: notebooks/04_compare.ipynb
+        """
+        hits = []
+        for clip, instrument in clips:
+            if isinstance(clip, (str, Path)):
+                clip, rate = A.load(clip), A.DEFAULT_SAMPLE_RATE
+            else:
+                rate = sample_rate
+                if rate is None:
+                    raise AudioError("probe.accuracy: give sample_rate= for clips passed as arrays")
+            hits.append(self.predict(clip, sample_rate=rate) == instrument)
+        return float(np.mean(hits)) if hits else 0.0
+
+
+def _augmented(mags: list[np.ndarray], labels: list[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every training clip, of random crops, and of equalised / noisy variants."""
+    t = TRAIN_SETTINGS
+    s = FEATURE_SETTINGS
+    min_frames = int(t["min_crop_s"] * s["sample_rate"] / s["hop_length"])
+    spectra = [m.mean(1) for m in mags]                                  # long-term average spectra (F,)
+    by_label: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_label.setdefault(lab, []).append(i)
+    X, y = [], []
+    for i, (mag, lab) in enumerate(zip(mags, labels)):
+        others = [j for j, other in enumerate(labels) if other != lab]
+        for c in range(t["crops"]):
+            if c == 0 or mag.shape[1] <= min_frames:
+                crop = mag
+            else:
+                n = int(rng.integers(min_frames, mag.shape[1] + 1))
+                start = int(rng.integers(0, mag.shape[1] - n + 1))
+                crop = mag[:, start:start + n]
+            variants = [crop]
+            own = crop.mean(1) + 1e-4 * crop.mean(1).max() + 1e-12
+            for _ in range(t["eq_per_crop"]):
+                target = spectra[int(rng.choice(others))]
+                ratio = (target + 1e-4 * target.max()) / own
+                variants.append(crop * ratio[:, None] ** rng.uniform(*t["eq_strength"]))
+            level = np.mean(crop ** 2) * 10 ** (rng.uniform(*t["noise_db"]) / 10)
+            noise = level * rng.exponential(size=crop.shape)
+            variants.append(np.sqrt(crop ** 2 + noise))
+            for v in variants:
+                X.append(_features_from_magnitude(v))
+                y.append(lab)
+    return np.stack(X), np.asarray(y)
+
+
+def train_probe(clips: Sequence[tuple[Audio, str]], *, sample_rate: int, seed: int = 0) -> Probe:
+    """Train a probe on ``(audio (N,), instrument)`` pairs at ``sample_rate``, reproducibly.
+
+    Every clip gives its features plus those of random crops (>= 1.8 s), of versions equalised
+    toward other instruments' long-term spectra (label kept) and of a noisy version; a
+    standardised logistic regression is fitted on them.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    rng = np.random.default_rng(seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        mags = [_magnitude(x, sample_rate) for x, _ in clips]
+        X, y = _augmented(mags, [lab for _, lab in clips], rng)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=TRAIN_SETTINGS["C"], max_iter=3000))
+    model.fit(X, y)
+    return Probe(instruments=sorted(set(y)), model=model, info={"n_train": int(len(y)), "n_features": int(X.shape[1])})
+
+
+def _cache_key(paths: Sequence[Path], labels: Sequence[str]) -> str:
+    h = hashlib.sha256(json.dumps([FEATURE_SETTINGS, TRAIN_SETTINGS, sklearn.__version__]).encode())
+    for path, lab in sorted(zip(paths, labels), key=lambda p: p[0].name):
+        h.update(f"{path.name}|{lab}|".encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def load_probe(*, root: Path | str | None = None, retrain: bool = False) -> Probe:
+    """The probe for the rendered set at ``root`` (default :func:`audio.benchmark_dir`): loaded
+    from its cache (``probe-<key>.joblib`` beside the set, keyed by a hash of the training
+    files and settings), else trained on the set's training clips and cached.
+
+    Raises :class:`AudioError` (one line: run `make benchmark-data`) when the set is missing.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    root = Path(root) if root is not None else A.benchmark_dir()
+    train = A.benchmark_clips(role="train", root=root)
+    if not train:
+        raise AudioError(f"{root}: the benchmark set has no training clips; run `make benchmark-data` again")
+    paths, labels = [c["path"] for c in train], [c["instrument"] for c in train]
+    key = _cache_key(paths, labels)
+    cache = root / f"probe-{key}.joblib"
+    if cache.is_file() and not retrain:
+        return joblib.load(cache)
+    clips = []
+    rate = None
+    for path, lab in zip(paths, labels):
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        clips.append((data.mean(1), lab))
+    probe = train_probe(clips, sample_rate=int(rate))
+    probe.key = key
+    for old in root.glob("probe-*.joblib"):
+        old.unlink()
+    joblib.dump(probe, cache)
+    return probe
