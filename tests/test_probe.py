@@ -136,3 +136,41 @@ def test_content_plus_a_small_noise_floor_is_not_a_success(probe: P.Probe, small
         s = M.score(noisy.astype(np.float32), content=content, style=_load(t["style"]), truth=_load(t["truth"]),
                     sample_rate=SR, probe=probe, style_instrument=t["style_instrument"])
         assert s["chroma_to_content"] > 0.9 and s["success"] == 0.0, (t["content_name"], s)
+
+
+def test_quality_benchmark_cli_prints_probe_accuracy_and_calibration_rows(small_set, tmp_path):
+    from conftest import cli
+
+    env_dir = os.environ.get("LABUTILS_BENCHMARK_DIR")
+    os.environ["LABUTILS_BENCHMARK_DIR"] = str(small_set)
+    try:
+        out = cli("compare", "--benchmark", "--split", "test", "--triples", "2", "--methods", "caracalla-roebel",
+                  "--steps", "2", "--duration", "1", "--sample-rate", "8000", "--n-fft", "128", "--hop", "64",
+                  "--filters", "2", "--kernel-sizes", "3", "--griffin-lim-iters", "2", "--out", str(tmp_path),
+                  "--quiet")
+    finally:
+        if env_dir is None:
+            os.environ.pop("LABUTILS_BENCHMARK_DIR")
+        else:
+            os.environ["LABUTILS_BENCHMARK_DIR"] = env_dir
+    assert out.returncode == 0, out.stderr
+    assert "Instrument probe top-1 accuracy: 100% on the" in out.stdout
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in out.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| |")}
+    assert set(rows) == {"caracalla-roebel", "content copied", "style copied", "truth", "equaliser"}
+    assert float(rows["content copied"]) == 0.0 and float(rows["style copied"]) == 0.0  # success column
+    assert float(rows["truth"]) == 1.0
+    assert "**caracalla-roebel**:" in out.stdout and "equaliser" in out.stdout
+    summary = json.loads(next(Path(out.stdout.strip().splitlines()[-1]).glob("summary.json")).read_text())
+    assert summary["split"] == "test" and summary["probe_accuracy"]["truth"] == 1.0
+
+
+def test_readme_block_is_replaced_not_typed(tmp_path):
+    from labutils import evaluate
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{evaluate.README_BEGIN}\nold table\n{evaluate.README_END}\nafter\n")
+    (tmp_path / "summary.md").write_text("| | success |\n|---|---|\n| x | 0.500 |\n")
+    evaluate.write_into_readme(tmp_path / "summary.md", readme)
+    text = readme.read_text()
+    assert "old table" not in text and "| x | 0.500 |" in text and text.startswith("intro") and text.endswith("after\n")
