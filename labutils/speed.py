@@ -280,7 +280,9 @@ if __name__ == "__main__":  # python -m labutils.speed --durations 5 10 60 [--fi
     import argparse
     import json
 
+    from .optim import tune_allocator
 
+    tune_allocator()  # as `python -m labutils` does: explicit, process-wide
     parser = argparse.ArgumentParser(prog="python -m labutils.speed",
                                      description="ms per step at several clip lengths (linear-cost check)")
     parser.add_argument("--method", default="caracalla-roebel")
