@@ -78,7 +78,8 @@ def test_a_registered_dummy_attempt_runs_through_transfer_compare_and_panel(gain
 
     comp = evaluate.compare("moonlight_piano", "ode_violin", truth="moonlight_violin", methods=["gain"],
                             out_dir=tmp_path, progress=False)
-    assert set(comp.scores) == {"gain"} and 0 <= comp.scores["gain"]["chroma_to_content"] <= 1
+    assert set(comp.scores) == {"gain", "content copied", "style copied", "truth", "equaliser"}
+    assert 0 <= comp.scores["gain"]["chroma_to_content"] <= 1
     assert (comp.folder / "metrics.md").read_text().count("| gain |") == 1
 
     from labutils.widgets import TransferPanel
@@ -154,14 +155,19 @@ def test_library_leaves_the_allocator_alone():
     assert out.stdout.strip() == "untouched", out.stderr
 
 
-def test_speed_benchmark_peak_memory_is_its_own(tiny_cfg, tiny_pair):
-    from labutils import speed
-
-    big = torch.ones(64 * 2**20)  # 256 MB touched before the benchmark
-    big += 1
-    del big
-    report = speed.speed_benchmark("caracalla-roebel", *tiny_pair, tiny_cfg, steps=1, warmup=0, reference=False)
-    lifetime = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024
+def test_speed_benchmark_peak_memory_is_its_own():
+    # in a fresh process with glibc's defaults, so that memory freed before the benchmark goes back
+    # to the OS: the benchmark's peak must not include the 512 MB block touched before it
+    code = ("import resource, torch; from labutils import audio as A, speed; "
+            "from labutils.config import CaracallaRoebelConfig as C; "
+            "big = torch.ones(128 * 2**20); big += 1; del big; "
+            "cfg = C(steps=1, sample_rate=8000, duration=0.5, n_fft=128, hop_length=64, filters=2, kernel_sizes=(3,), "
+            "griffin_lim_iters=2, device='cpu'); "
+            "c = A.load('moonlight_piano', sample_rate=8000, duration=0.5); s = A.load('ode_violin', sample_rate=8000, duration=0.5); "
+            "r = speed.speed_benchmark('caracalla-roebel', c, s, cfg, steps=1, warmup=0, reference=False); "
+            "print(r['peak_mem_mb'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     if not Path("/proc/self/statm").exists():
         pytest.skip("no /proc/self/statm on this system")
-    assert 0 < report["peak_mem_mb"] < lifetime - 100
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    peak, lifetime = map(float, out.stdout.split())
+    assert 0 < peak < lifetime - 300, (peak, lifetime)
