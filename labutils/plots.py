@@ -20,6 +20,7 @@ import soundfile as sf
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 #: the colour scale of every log-compressed spectrogram S = log(1 + C|X|) / log(1 + C)
@@ -205,3 +206,129 @@ def players(clips: Mapping[str, Any], *, sample_rate: int) -> Any:
     from IPython.display import HTML
 
     return HTML("<div>" + "".join(audio_html(a, sample_rate=sample_rate, title=n) for n, a in clips.items()) + "</div>")
+
+
+def melody_timbre_scatter(
+    rows: Sequence[Mapping[str, Mapping[str, float]]] | Mapping[str, Mapping[str, float]],
+    *,
+    x_key: str = "probe_style_prob",
+    y_key: str = "chroma_to_content",
+    marked: Sequence[str] | None = None,
+    threshold: float | None = None,
+    xlabel: str = "",
+    ylabel: str = "melody kept: chroma to the content",
+    title: str = "",
+    ax: Axes | None = None,
+) -> Figure:
+    """Melody kept (``y_key``) against timbre moved (``x_key``), one point per result.
+
+    ``rows``: one comparison's scores ``{row name: {score: value}}``, or a list of them (one per
+    triple of a benchmark); each row name gets one colour. The rows in ``marked`` (default: the
+    calibration rows of :data:`labutils.metrics.CALIBRATION_ROWS`) are drawn as large outlined
+    stars, the attempts as dots. ``threshold`` (default :data:`labutils.metrics.SUCCESS_CHROMA`)
+    draws the melody-kept line a success must reach. Missing or NaN values are left out.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    from .metrics import CALIBRATION_ROWS, SUCCESS_CHROMA
+
+    marked = CALIBRATION_ROWS if marked is None else tuple(marked)
+    threshold = SUCCESS_CHROMA if threshold is None else threshold
+    tables = [rows] if isinstance(rows, Mapping) else list(rows)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+    fig = ax.figure
+    names: list[str] = []
+    for table in tables:
+        names += [n for n in table if n not in names]
+    for name in [n for n in names if n not in marked] + [n for n in names if n in marked]:
+        points = [(t[name].get(x_key, np.nan), t[name].get(y_key, np.nan)) for t in tables if name in t]
+        xy = np.array([p for p in points if np.isfinite(p[0]) and np.isfinite(p[1])], float).reshape(-1, 2)
+        star = name in marked
+        ax.scatter(xy[:, 0], xy[:, 1], marker="*" if star else "o", s=220 if star else 60, alpha=0.85,
+                   edgecolors="black" if star else "none", linewidths=0.8, label=name, zorder=3 if star else 2)
+    if threshold is not None:
+        ax.axhline(threshold, color="0.5", lw=1, ls="--", zorder=1)
+        ax.annotate(f"melody kept >= {threshold:g}", xy=(1.0, threshold), xycoords=("axes fraction", "data"),
+                    xytext=(-4, 3), textcoords="offset points", ha="right", va="bottom", fontsize=FONT["tick"],
+                    color="0.4")
+    ax.set_xlabel(xlabel or x_key)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    style_axes(ax)
+    if names:
+        ax.legend(fontsize=FONT["legend"], loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def probability_grid(
+    values: Mapping[str, Mapping[str, float]],
+    *,
+    columns: Sequence[str] | None = None,
+    highlight: str | None = None,
+    title: str = "",
+    label: str = "probability",
+    annotate: bool = True,
+    ax: Axes | None = None,
+) -> Figure:
+    """Probabilities as a grid of coloured cells: one row per key of ``values``, one column per
+    key of the inner dicts (``columns`` picks and orders them), colour scale 0 to 1 with a colour
+    bar, each cell's value written in it (``annotate``), the column ``highlight`` outlined.
+
+    For one comparison: ``{row: probe.predict_proba(clip)}`` (columns = instruments, highlight =
+    the style's instrument); for a benchmark: ``{triple: {row: probe_style_prob}}``. Missing or
+    NaN cells are blank.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    rows = list(values)
+    if columns is None:
+        columns = []
+        for r in rows:
+            columns += [c for c in values[r] if c not in columns]
+    columns = list(columns)
+    data = np.array([[float(values[r].get(c, np.nan)) for c in columns] for r in rows], float).reshape(len(rows), len(columns))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(4.5, 0.75 * len(columns) + 3.0), max(2.2, 0.42 * len(rows) + 1.4)),
+                               layout="constrained")
+    fig = ax.figure
+    image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.tick_params(labelsize=FONT["tick"], length=0)
+    if annotate:
+        for (i, j), v in np.ndenumerate(data):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=FONT["tick"] - 1,
+                        color="white" if v > 0.6 else "black")
+    if highlight in columns:
+        j = columns.index(highlight)
+        ax.add_patch(Rectangle((j - 0.5, -0.5), 1, len(rows), fill=False, edgecolor="#d62728", lw=2.5))
+    if title:
+        ax.set_title(title, fontsize=FONT["title"])
+    _colorbar(fig, image, ax, label)
+    return fig
+
+
+def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """A figure's PNG bytes, drawn by the figure's own canvas (no pyplot state), so it works the
+    same from a cell and from a widget callback."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def figure_html(fig: Figure, *, css_class: str = "", dpi: int = 100, alt: str = "") -> Any:
+    """A figure as an ``<img>`` (embedded PNG, ``class=css_class``) in an IPython HTML object.
+
+    Displays the same from a cell, from a button callback inside an ``Output`` widget, and in a
+    saved notebook; the class lets a browser test find the picture.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    from IPython.display import HTML
+
+    src = "data:image/png;base64," + base64.b64encode(figure_png(fig, dpi=dpi)).decode()
+    cls = f" class='{html.escape(css_class, quote=True)}'" if css_class else ""
+    return HTML(f"<img{cls} alt='{html.escape(alt, quote=True)}' src='{src}' style='max-width:100%;height:auto'>")
