@@ -30,6 +30,10 @@ from .errors import ConfigError
 
 ANALYSIS_RATE = 16000  # pYIN runs at this rate (it costs about 0.3 s per second of audio here)
 LOUDNESS_FLOOR_DB = -100.0
+# Ceiling of a noise band's magnitude. DDSP's 2.0 lets a one-shot fit explain a piano's partials
+# (inharmonic, so off the f0 grid) with loud filtered noise, which then drowns the melody: on 6
+# dev triples, 2.0 -> 0.06 took the result's f0 agreement with the content from 0.01 to 0.77.
+NOISE_MAX = 0.06
 POLYPHONY_NOTE = "content looks polyphonic: the result follows the predominant pitch"
 
 
@@ -49,6 +53,7 @@ class Analysis:
     monophony: float
     monophonic: bool
     frame_rate: float
+    flux_onsets: np.ndarray = None  # control frames of librosa's spectral-flux onsets (see note_onsets)
 
     def summary(self) -> dict[str, float]:
         """Median pitch (MIDI), voiced fraction, loudness range and the monophony score."""
@@ -175,8 +180,11 @@ def analyse(audio: torch.Tensor, *, sample_rate: int, hop_length: int, fmin: flo
     n = min(f0.numel(), loud.numel())
     f0, voiced, prob, loud = f0[:n], voiced[:n], prob[:n], loud[:n]
     score = monophony_score(prob, loud)
+    y = torch.as_tensor(audio, dtype=torch.float32).detach().cpu().reshape(-1).numpy()
+    onsets = librosa.onset.onset_detect(y=y, sr=sample_rate, hop_length=hop_length, units="frames")
     return Analysis(f0=f0, loudness=loud, voiced=voiced, voiced_prob=prob, monophony=score,
-                    monophonic=is_monophonic(score), frame_rate=sample_rate / hop_length)
+                    monophonic=is_monophonic(score), frame_rate=sample_rate / hop_length,
+                    flux_onsets=np.asarray(onsets, dtype=np.int64))
 
 
 def octave_shift(content: Analysis, style: Analysis, *, limit: int = 3) -> int:
@@ -206,6 +214,99 @@ def match_loudness(content: torch.Tensor, style: torch.Tensor, *, shift_db: floa
         s_loud = style[style >= style.max() - range_db].mean()
         out = (out + (s_loud - c_loud)).clamp(max=float(style.max()))
     return (out + shift_db).clamp_min(LOUDNESS_FLOOR_DB)
+
+
+def note_onsets(analysis: Analysis, *, semitones: float = 0.7, min_gap_s: float = 0.06,
+                range_db: float = 45.0) -> np.ndarray:
+    """Control frames where a note starts: the onsets librosa finds in the clip's spectral flux
+    (``Analysis.flux_onsets``), plus frames where a voiced pitch moves by more than
+    ``semitones`` and stays there (a legato note may have no attack). Frames quieter than
+    ``range_db`` below the loudest never start a note. Returns sorted frame indices at least
+    ``min_gap_s`` apart (frame 0 too when the clip starts loud).
+
+    Notebook: notebooks/05_ddsp.ipynb
+    """
+    loud = analysis.loudness.detach().cpu().numpy().astype(np.float64)
+    midi = hz_to_midi(analysis.f0).detach().cpu().numpy().astype(np.float64)
+    voiced = analysis.voiced.detach().cpu().numpy()
+    fps = analysis.frame_rate
+    audible = loud > loud.max() - range_db
+    candidates = {int(t) for t in analysis.flux_onsets if t < loud.size and audible[t]}
+    hold = max(1, round(0.05 * fps))
+    for t in range(1, loud.size - hold):
+        if voiced[t - 1] and voiced[t:t + hold].all() and audible[t]:
+            before, after = midi[t - 1], np.median(midi[t:t + hold])
+            if abs(after - before) > semitones and abs(midi[t] - before) > semitones / 2:
+                candidates.add(t)
+    if audible[0]:
+        candidates.add(0)
+    gap = max(1, round(min_gap_s * fps))
+    onsets: list[int] = []
+    for t in sorted(candidates):
+        if not onsets or t - onsets[-1] >= gap:
+            onsets.append(t)
+    return np.asarray(onsets, dtype=np.int64)
+
+
+def note_envelope(analysis: Analysis, *, max_seconds: float = 4.0, attack_s: float = 0.06) -> np.ndarray:
+    """The style's typical note: loudness in dB relative to the note's peak against frames after
+    its onset, ``(L,)`` for ``max_seconds``. Its first ``attack_s`` is the median over the notes
+    of :func:`note_onsets`; after that it falls at the median slope (dB per frame, never rising)
+    of the notes' bodies (from the attack to 80 % of the way to the next onset, a least-squares
+    line): a piano's notes keep decaying, a violin's hold.
+
+    Notebook: notebooks/05_ddsp.ipynb
+    """
+    loud = analysis.loudness.detach().cpu().numpy().astype(np.float64)
+    fps = analysis.frame_rate
+    length = max(2, round(max_seconds * fps))
+    attack = max(1, round(attack_s * fps))
+    onsets = note_onsets(analysis)
+    heads, slopes = [], []
+    for on, end in zip(onsets, np.r_[onsets[1:], loud.size]):
+        seg = loud[on:end]
+        if seg.size < attack:
+            continue
+        rel = seg - seg[:attack].max()
+        heads.append(rel[:attack])
+        body = rel[attack:max(attack, int(0.8 * seg.size))]
+        if body.size >= max(3, attack // 2):
+            slopes.append(np.polyfit(np.arange(body.size), body, 1)[0])
+    if not heads:
+        return np.zeros(length)
+    head = np.median(np.stack(heads), axis=0)
+    slope = min(float(np.median(slopes)), 0.0) if slopes else 0.0
+    env = np.r_[head, head[-1] + slope * np.arange(1, length - attack + 1)]
+    return np.maximum(env[:length], LOUDNESS_FLOOR_DB)
+
+
+def restyle_articulation(content: Analysis, style: Analysis, *, range_db: float = 45.0) -> torch.Tensor:
+    """The content's loudness curve with each note's shape replaced by the style's typical note
+    (:func:`note_envelope`): a note keeps its onset and its peak level, and then swells, holds or
+    decays as the style's notes do until the next onset. Rests (frames quieter than ``range_db``
+    below the content's loudest) keep the content's level when that is lower. ``(T,)`` in dB.
+
+    The loudness curve carries the articulation: a marimba melody's curve decays after every
+    note, and a decoder fitted to a violin plays that decay faithfully unless it is replaced.
+
+    Notebook: notebooks/05_ddsp.ipynb
+    """
+    loud = content.loudness.detach().cpu().numpy().astype(np.float64)
+    env = note_envelope(style)
+    onsets = note_onsets(content, range_db=range_db)
+    if onsets.size == 0:
+        return content.loudness.clone()
+    peak = max(1, round(0.05 * content.frame_rate))
+    out = loud.copy()
+    for on, end in zip(onsets, np.r_[onsets[1:], loud.size]):
+        n = end - on
+        level = loud[on:on + peak].max()
+        shape = env[:n] if n <= env.size else np.r_[env, np.full(n - env.size, env[-1])]
+        out[on:end] = level + shape
+    quiet = loud < loud.max() - range_db
+    out[quiet] = np.minimum(out[quiet], loud[quiet])
+    out[:onsets[0]] = loud[:onsets[0]]
+    return torch.as_tensor(np.maximum(out, LOUDNESS_FLOOR_DB), dtype=content.loudness.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,9 +442,9 @@ class Decoder(nn.Module):
     """
 
     def __init__(self, *, n_harmonics: int = 60, n_noise: int = 65, hidden: int = 128, layers: int = 3,
-                 gru: bool = False, seed: int = 0) -> None:
+                 gru: bool = False, seed: int = 0, noise_max: float = NOISE_MAX) -> None:
         super().__init__()
-        self.n_harmonics, self.n_noise = n_harmonics, n_noise
+        self.n_harmonics, self.n_noise, self.noise_max = n_harmonics, n_noise, noise_max
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             blocks: list[nn.Module] = []
@@ -366,7 +467,8 @@ class Decoder(nn.Module):
             h = torch.cat([h, self.gru(h)[0]], dim=-1)
         out = self.head(h)
         k = self.n_harmonics
-        return exp_sigmoid(out[..., :1]), exp_sigmoid(out[..., 1:1 + k]), exp_sigmoid(out[..., 1 + k:])
+        noise = exp_sigmoid(out[..., 1 + k:], max_value=self.noise_max)
+        return exp_sigmoid(out[..., :1]), exp_sigmoid(out[..., 1:1 + k]), noise
 
 
 class HarmonicPlusNoise(nn.Module):
@@ -378,11 +480,11 @@ class HarmonicPlusNoise(nn.Module):
 
     def __init__(self, *, sample_rate: int, hop_length: int, n_harmonics: int = 60, n_noise: int = 65,
                  hidden: int = 128, layers: int = 3, gru: bool = False, reverb_seconds: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, noise_max: float = NOISE_MAX) -> None:
         super().__init__()
         self.sample_rate, self.hop_length = sample_rate, hop_length
         self.decoder = Decoder(n_harmonics=n_harmonics, n_noise=n_noise, hidden=hidden, layers=layers, gru=gru,
-                               seed=seed)
+                               seed=seed, noise_max=noise_max)
         n_ir = int(reverb_seconds * sample_rate)
         if n_ir > 1:
             g = torch.Generator().manual_seed(seed + 1)

@@ -113,6 +113,65 @@ def test_loudness_matching_and_octave_shift():
     assert torch.equal(dsp.match_loudness(c.loudness, s.loudness, auto=False, shift_db=3.0), c.loudness + 3.0)
 
 
+def _notes(onsets_s: list[float], *, seconds: float, decay_db_per_s: float, f0s: list[float]) -> torch.Tensor:
+    """Harmonic notes starting at ``onsets_s``, each decaying at ``decay_db_per_s`` until the next."""
+    n = int(seconds * RATE)
+    out = torch.zeros(n)
+    bounds = [int(o * RATE) for o in onsets_s] + [n]
+    for (a, b), f in zip(zip(bounds[:-1], bounds[1:]), f0s):
+        t = torch.arange(b - a) / RATE
+        note = tone(f, seconds=(b - a) / RATE + 0.02)[: b - a]
+        out[a:b] = note * 10 ** (-decay_db_per_s * t / 20)
+    return out
+
+
+ONSETS_S = [0.0, 0.4, 0.8, 1.2]
+
+
+def test_note_onsets_and_the_style_envelope():
+    # decaying notes (30 dB/s) at known onsets: onsets found within 30 ms; the envelope falls at
+    # 0.3 dB per 10 ms frame after its attack (bound: 25 %); held notes give a flat envelope
+    x = _notes(ONSETS_S, seconds=1.6, decay_db_per_s=30.0, f0s=[262.0, 330.0, 392.0, 294.0])
+    a = dsp.analyse(x, sample_rate=RATE, hop_length=160)
+    found = dsp.note_onsets(a) / a.frame_rate
+    assert len(found) == len(ONSETS_S), found
+    assert np.abs(found - np.asarray(ONSETS_S)).max() <= 0.03, found
+    env = dsp.note_envelope(a)
+    slope = (env[30] - env[10]) / 20
+    assert slope == pytest.approx(-0.3, rel=0.25), slope
+    held = dsp.analyse(_notes(ONSETS_S, seconds=1.6, decay_db_per_s=0.0, f0s=[262.0, 330.0, 392.0, 294.0]),
+                       sample_rate=RATE, hop_length=160)
+    flat = dsp.note_envelope(held)
+    assert abs(flat[30] - flat[10]) < 1.0, flat[:40]
+
+
+def test_restyle_articulation_gives_held_notes_the_style_decay():
+    # content: held notes (legato, one onset per pitch change); style: decaying notes. Each content
+    # note keeps its onset and peak and then decays as the style's do; the content itself is flat.
+    content = dsp.analyse(_notes(ONSETS_S, seconds=1.6, decay_db_per_s=0.0, f0s=[262.0, 330.0, 392.0, 294.0]),
+                          sample_rate=RATE, hop_length=160)
+    style = dsp.analyse(_notes([0.0, 0.5, 1.0], seconds=1.5, decay_db_per_s=40.0, f0s=[440.0, 494.0, 523.0]),
+                        sample_rate=RATE, hop_length=160)
+    out = dsp.restyle_articulation(content, style).numpy()
+    loud = content.loudness.numpy()
+    for on in (0.4, 0.8):
+        t = round(on * 100)
+        assert abs(out[t + 8] - loud[t + 8]) < 3.0  # the peak level is the content's
+        assert out[t + 35] - out[t + 10] == pytest.approx(-10.0, abs=3.0)  # 40 dB/s over 0.25 s
+        assert abs(loud[t + 35] - loud[t + 10]) < 1.0
+    same = dsp.restyle_articulation(content, content).numpy()
+    assert np.abs(same[10:150] - loud[10:150]).max() < 3.0  # its own shape changes little
+
+
+def test_noise_bands_stay_under_their_ceiling():
+    dec = dsp.Decoder(n_harmonics=8, n_noise=9, hidden=16, layers=1, noise_max=0.05)
+    with torch.no_grad():
+        dec.head.bias.fill_(20.0)  # push every output to its top
+        amp, dist, noise = dec(torch.full((1, 5), 220.0), torch.full((1, 5), -20.0))
+    assert noise.max() <= 0.05 + 1e-6 and noise.max() > 0.049
+    assert amp.max() > 1.9  # the ceiling is the noise's only
+
+
 # ----------------------------------------------------------------------------------------------
 # The fit, the transfer
 # ----------------------------------------------------------------------------------------------

@@ -47,12 +47,13 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: DDSPConfig,
     a_style, a_content = dsp.analyse(setup.style.cpu(), **kw), dsp.analyse(setup.content.cpu(), **kw)
     shift = dsp.octave_shift(a_content, a_style) if cfg.octave_shift == "auto" else int(cfg.octave_shift)
     c_f0 = (a_content.f0 * 2.0 ** shift).clamp(max=rate / 2)
-    c_loud = dsp.match_loudness(a_content.loudness, a_style.loudness, shift_db=cfg.loudness_shift,
-                                auto=cfg.auto_loudness)
+    c_loud = dsp.restyle_articulation(a_content, a_style) if cfg.articulation == "style" else a_content.loudness
+    c_loud = dsp.match_loudness(c_loud, a_style.loudness, shift_db=cfg.loudness_shift, auto=cfg.auto_loudness)
 
     model = dsp.HarmonicPlusNoise(sample_rate=rate, hop_length=hop, n_harmonics=cfg.harmonics,
                                   n_noise=cfg.noise_bands, hidden=cfg.hidden, layers=cfg.layers, gru=cfg.gru,
-                                  reverb_seconds=cfg.reverb_seconds if cfg.reverb else 0.0, seed=cfg.seed).to(device)
+                                  reverb_seconds=cfg.reverb_seconds if cfg.reverb else 0.0, seed=cfg.seed,
+                                  noise_max=cfg.noise_max).to(device)
     names = [n for n, _ in model.named_parameters()]
     init = [p.detach().clone() for _, p in model.named_parameters()]
 
