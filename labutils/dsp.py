@@ -15,6 +15,7 @@ Notebook: notebooks/05_ddsp.ipynb
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -26,14 +27,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import spectral as S
+from .config import DDSPConfig
 from .errors import ConfigError
 
 ANALYSIS_RATE = 16000  # pYIN runs at this rate (it costs about 0.3 s per second of audio here)
 LOUDNESS_FLOOR_DB = -100.0
-# Ceiling of a noise band's magnitude. DDSP's 2.0 lets a one-shot fit explain a piano's partials
-# (inharmonic, so off the f0 grid) with loud filtered noise, which then drowns the melody: on 6
-# dev triples, 2.0 -> 0.06 took the result's f0 agreement with the content from 0.01 to 0.77.
-NOISE_MAX = 0.06
+# Ceiling of a noise band's magnitude, from DDSPConfig (the one place it lives). DDSP's 2.0 lets a
+# one-shot fit explain a piano's partials (inharmonic, so off the f0 grid) with loud filtered noise
+# that then drowns the melody: on the 24 dev triples (`python -m labutils compare --benchmark
+# --split dev --methods ddsp --steps 200 --duration 2 [--noise-max 2]`, Intel Xeon, 2 cores) the
+# result's f0 agreement with the content was 0.34 with 2.0 and 0.78 with 0.06.
+NOISE_MAX: float = next(f.default for f in dataclasses.fields(DDSPConfig) if f.name == "noise_max")
 POLYPHONY_NOTE = "content looks polyphonic: the result follows the predominant pitch"
 
 
@@ -53,7 +57,7 @@ class Analysis:
     monophony: float
     monophonic: bool
     frame_rate: float
-    flux_onsets: np.ndarray = None  # control frames of librosa's spectral-flux onsets (see note_onsets)
+    flux_onsets: np.ndarray | None = None  # control frames of librosa's spectral-flux onsets (see note_onsets)
 
     def summary(self) -> dict[str, float]:
         """Median pitch (MIDI), voiced fraction, loudness range and the monophony score."""
@@ -231,7 +235,8 @@ def note_onsets(analysis: Analysis, *, semitones: float = 0.7, min_gap_s: float 
     voiced = analysis.voiced.detach().cpu().numpy()
     fps = analysis.frame_rate
     audible = loud > loud.max() - range_db
-    candidates = {int(t) for t in analysis.flux_onsets if t < loud.size and audible[t]}
+    flux = () if analysis.flux_onsets is None else analysis.flux_onsets
+    candidates = {int(t) for t in flux if t < loud.size and audible[t]}
     hold = max(1, round(0.05 * fps))
     for t in range(1, loud.size - hold):
         if voiced[t - 1] and voiced[t:t + hold].all() and audible[t]:

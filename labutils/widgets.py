@@ -25,7 +25,6 @@ Notebook: notebooks/03_caracalla_roebel.ipynb
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import signal
 import threading
@@ -47,12 +46,6 @@ CONTROL_WIDTH = "390px"
 #: what the preview setting changes: at most these, so that a run takes about a minute
 PREVIEW_LIMITS = {"steps": 100, "sample_rate": 16000, "duration": 2.0}
 PREVIEW_TARGET_S = 60.0
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
 
 
 def clock(seconds: float) -> str:
@@ -448,12 +441,12 @@ class TransferPanel:
     def _draw(self, *, title: str, spec: Any, spec_title: str) -> None:
         fig = Figure(figsize=(5, 2.8), layout="constrained")
         plots.loss_curve(list(self._history), ax=fig.add_subplot(), title=title)
-        loss_png = _png(fig)
+        loss_png = plots.figure_png(fig)
         fig = Figure(figsize=(5, 2.8), layout="constrained")
         lo, hi = plots.LOG_SPEC_RANGE
         plots.spectrogram(spec, sample_rate=self._rate, hop_length=self._hop, ax=fig.add_subplot(),
                           title=spec_title, vmin=lo, vmax=hi)
-        spec_png = _png(fig)
+        spec_png = plots.figure_png(fig)
 
         def show() -> None:
             self.loss_image.value, self.preview_image.value = loss_png, spec_png
@@ -510,7 +503,7 @@ class TransferPanel:
         plots.spectrogram_grid({"content": result.content_spec[0], "style": result.style_spec[0],
                                 "result": result.spectrogram[0]}, sample_rate=result.sample_rate,
                                hop_length=result.config["hop_length"], fig=fig)
-        png = _png(fig)
+        png = plots.figure_png(fig)
         html = "".join(plots.audio_html(a, sample_rate=result.sample_rate, title=n) for n, a in
                        (("content", result.content_audio), ("style", result.style_audio), ("result", result.audio[0])))
 
