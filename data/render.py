@@ -332,7 +332,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-BENCH_VERSION = 1
+BENCH_VERSION = 2       # 2: every clip carries its MIDI notes
 BENCH_DIR = DATA / "cache" / "benchmark"
 SEGMENT = 7.0             # seconds between the starts of two pieces in one render
 BENCH_LAST_NOTE = 4.7     # every piece ends by then; clips are CLIP_SECONDS long
@@ -515,6 +515,13 @@ def split_triples(styles, instruments, melodies, per_style):
     return triples
 
 
+def midi_notes(notes):
+    """The score of one clip as the catalog keeps it: ``[[onset_s, offset_s, midi_pitch, velocity], ...]``
+    sorted by onset, times rounded to 0.1 ms. Onsets and offsets are the MIDI note-on and note-off
+    times (the instrument's release rings on past the offset)."""
+    return [[round(s, 4), round(s + d, 4), int(p), int(v)] for s, d, p, v in sorted(notes)]
+
+
 def render_benchmark(out, *, subset="full", sr=SR, jobs=2):
     """Render the benchmark set into ``out`` and write out/catalog.json; returns the catalog."""
     small = subset == "small"
@@ -541,7 +548,7 @@ def render_benchmark(out, *, subset="full", sr=SR, jobs=2):
 
     clips = []
     for instrument in instruments:
-        for (role, name, _notes, _bpm, mono, _source), x in zip(table, rendered[instrument]):
+        for (role, name, _notes, _bpm, mono, _source), x, secs in zip(table, rendered[instrument], pieces):
             clip_name = f"{name}_{instrument}"
             file = f"{'clips' if role == 'benchmark' else 'train'}/{clip_name}.wav"
             peak = np.abs(x).max()
@@ -549,7 +556,8 @@ def render_benchmark(out, *, subset="full", sr=SR, jobs=2):
                 raise RuntimeError(f"{clip_name}: silent")
             sf.write(out / file, (PEAK * x / peak).astype(np.float32), sr, subtype="PCM_16")
             clips.append({"name": clip_name, "file": file, "instrument": instrument, "melody": name, "role": role,
-                          "monophonic": mono, "duration": CLIP_SECONDS, "sample_rate": sr})
+                          "monophonic": mono, "duration": CLIP_SECONDS, "sample_rate": sr,
+                          "notes": midi_notes(secs)})
     catalog = {
         "version": BENCH_VERSION, "subset": subset, "sample_rate": sr, "clip_seconds": CLIP_SECONDS,
         "licence": LICENCE,

@@ -95,14 +95,14 @@ def benchmark_catalog(*, root: Path | str | None = None) -> dict:
 def benchmark_clips(*, role: str = "benchmark", root: Path | str | None = None) -> list[dict]:
     """The rendered clips of one ``role``: "benchmark" (melodies of the triples) or "train"
     (the instrument probe's material, in no triple). Each: name, path, instrument, melody,
-    monophonic.
+    monophonic, notes (the MIDI score: ``[[onset_s, offset_s, midi_pitch, velocity], ...]``).
 
     Notebook: notebooks/04_compare.ipynb
     """
     root = Path(root) if root is not None else benchmark_dir()
     cat = benchmark_catalog(root=root)
     return [{"name": c["name"], "path": root / c["file"], "instrument": c["instrument"], "melody": c["melody"],
-             "monophonic": bool(c["monophonic"])} for c in cat["clips"] if c["role"] == role]
+             "monophonic": bool(c["monophonic"]), "notes": c.get("notes")} for c in cat["clips"] if c["role"] == role]
 
 
 def benchmark_set(split: str, *, root: Path | str | None = None) -> list[dict]:
@@ -111,7 +111,9 @@ def benchmark_set(split: str, *, root: Path | str | None = None) -> list[dict]:
     Test triples' style instruments appear in no dev triple. Each triple is a dict:
     ``content``, ``style``, ``truth`` (paths), ``content_name``, ``style_name``, ``truth_name``,
     ``content_instrument``, ``style_instrument`` (= the truth's), ``content_melody``,
-    ``style_melody``, ``monophonic`` (the content melody is one line, so f0 agreement applies).
+    ``style_melody``, ``monophonic`` (the content melody is one line, so f0 agreement applies),
+    ``content_notes``/``style_notes``/``truth_notes``: the score each clip was rendered from,
+    ``[[onset_s, offset_s, midi_pitch, velocity], ...]`` (None in a set rendered before version 2).
     Raises :class:`AudioError` (one line: run `make benchmark-data`) when the set is missing.
 
     Notebook: notebooks/04_compare.ipynb
@@ -133,7 +135,8 @@ def benchmark_set(split: str, *, root: Path | str | None = None) -> list[dict]:
         out.append({"content": root / c["file"], "style": root / s["file"], "truth": root / r["file"],
                     "content_name": c["name"], "style_name": s["name"], "truth_name": r["name"],
                     "content_instrument": c["instrument"], "style_instrument": s["instrument"],
-                    "content_melody": c["melody"], "style_melody": s["melody"], "monophonic": bool(c["monophonic"])})
+                    "content_melody": c["melody"], "style_melody": s["melody"], "monophonic": bool(c["monophonic"]),
+                    "content_notes": c.get("notes"), "style_notes": s.get("notes"), "truth_notes": r.get("notes")})
     return out
 
 
