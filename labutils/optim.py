@@ -132,6 +132,7 @@ def optimise(
     progress: bool = True,
     desc: str = "transfer",
     sync_every: int | None = None,
+    update: Callable[[Any, int], dict[str, torch.Tensor]] | None = None,
 ) -> OptimResult:
     """Minimise ``loss_fn(param)["total"].sum()`` over ``param``.
 
@@ -153,20 +154,28 @@ def optimise(
     :data:`CUDA_SYNC_EVERY` on CUDA. The history is the same for any value; its ``time`` is
     when each step was issued (on CUDA the device may still be working on it).
 
+    ``update``: for attempts whose steps are not gradient steps (a sampler placing one note per
+    step, multiplicative NMF updates). ``update(param, step)`` changes ``param`` in place (it runs
+    under ``torch.no_grad()``) and returns the losses ``{"total", "content", "style"}`` of that
+    step; ``loss_fn``, ``optimizer`` and ``lr`` are then unused. Progress, the callback, ``stop``,
+    the NaN/inf guard and the interrupt behave exactly as for gradient steps.
+
     Notebook: notebooks/03_caracalla_roebel.ipynb
     """
     if optimizer not in ("adam", "lbfgs"):
         raise ConfigError(f"optimizer={optimizer!r}: choose adam or lbfgs")
     single = isinstance(param, torch.Tensor)
-    params = [p.detach().clone().requires_grad_(True) for p in ([param] if single else param)]
+    params = [p.detach().clone().requires_grad_(update is None) for p in ([param] if single else param)]
     arg = params[0] if single else params
     if sync_every is None:
         sync_every = CUDA_SYNC_EVERY if params[0].device.type == "cuda" else 1
     if int(sync_every) != sync_every or sync_every < 1:
         raise ConfigError(f"sync_every={sync_every}: must be a positive integer")
     sync_every = int(sync_every)
-    if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr)
+    if update is not None:
+        opt = None
+    elif optimizer == "adam":
+        opt: torch.optim.Optimizer | None = torch.optim.Adam(params, lr=lr)
     else:
         # no early exit on small gradients: a waveform's per-sample gradients are tiny but meaningful
         opt = torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe",
@@ -230,7 +239,11 @@ def optimise(
                 stopped = True
                 message = nan_stop(bad) if bad is not None else f"stopped by request after {done} steps"
                 break
-            opt.step(closure)
+            if update is None:
+                opt.step(closure)
+            else:
+                with torch.no_grad():
+                    latest.update({k: v.detach() for k, v in update(arg, step).items()})
             with torch.no_grad():
                 values = torch.stack([latest[k].float().reshape(-1) for k in _KEYS])  # (3, B), on the device
                 ok = torch.isfinite(values).all()

@@ -75,7 +75,7 @@ def _time_steps(problem: Problem, cfg: TransferConfig, *, steps: int, warmup: in
         # per-step host times mean little there: time the steps as a whole, synchronised
         return [synced_ms_per_step(problem, cfg, steps=steps, warmup=warmup)] * steps
     out = optimise(problem.init, problem.loss_fn, steps=warmup + steps, optimizer=cfg.optimizer, lr=problem.lr,
-                   progress=False)
+                   progress=False, update=problem.update)
     times = [0.0] + [row["time"] for row in out.history]
     return [1000 * (b - a) for a, b in zip(times, times[1:])][warmup:]
 
@@ -94,11 +94,11 @@ def synced_ms_per_step(problem: Problem, cfg: TransferConfig, *, steps: int, war
 
     if warmup:
         optimise(problem.init, problem.loss_fn, steps=warmup, optimizer=cfg.optimizer, lr=problem.lr,
-                 progress=False, sync_every=sync_every)
+                 progress=False, sync_every=sync_every, update=problem.update)
     sync()
     start = time.perf_counter()
     optimise(problem.init, problem.loss_fn, steps=steps, optimizer=cfg.optimizer, lr=problem.lr, progress=False,
-             sync_every=sync_every)
+             sync_every=sync_every, update=problem.update)
     sync()
     return 1000 * (time.perf_counter() - start) / max(1, steps)
 
@@ -227,7 +227,7 @@ def estimate_seconds(
     problem = attempts.get(method).build(content, style, cfg, None)
     setup = time.perf_counter() - start
     out = optimise(problem.init, problem.loss_fn, steps=1 + max(1, steps), optimizer=cfg.optimizer, lr=problem.lr,
-                   progress=False)
+                   progress=False, update=problem.update)
     times = [row["time"] for row in out.history]
     per_step = sorted(b - a for a, b in zip(times, times[1:]))
     per_step_s = per_step[len(per_step) // 2] if per_step else (times[0] if times else 0.0)
@@ -235,7 +235,8 @@ def estimate_seconds(
     with torch.no_grad():
         problem.decode(out.param)
     decode = time.perf_counter() - start
-    return float(setup + cfg.steps * per_step_s + decode)
+    total_steps = problem.steps if problem.steps is not None else cfg.steps
+    return float(setup + total_steps * per_step_s + decode)
 
 
 def duration_scaling(

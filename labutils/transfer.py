@@ -106,8 +106,10 @@ def solve(
             with torch.no_grad():
                 callback(info, problem.preview(p).detach().float().cpu())
 
-    out = optimise(problem.init, problem.loss_fn, steps=cfg.steps, optimizer=cfg.optimizer, lr=problem.lr,
-                   callback=preview, every=every, stop=stop, progress=progress, desc=method)
+    steps = problem.steps if problem.steps is not None else cfg.steps
+    out = optimise(problem.init, problem.loss_fn, steps=steps, optimizer=cfg.optimizer, lr=problem.lr,
+                   callback=preview, every=every, stop=stop, progress=progress, desc=method,
+                   update=problem.update)
     with torch.no_grad():
         result = problem.decode(out.param).float().cpu()
         result = result / result.abs().amax(dim=-1, keepdim=True).clamp_min(1e-8) * 0.9

@@ -28,6 +28,9 @@ class Problem:
     ``init``: a tensor ``(B, ...)`` or a list of tensors handed to :func:`labutils.optim.optimise`;
     ``decode(param) -> audio: (B, N)``; ``preview(param) -> spec: (B, F, T)`` for live display.
     ``info`` is merged into the run's record (e.g. the convolution algorithms chosen).
+    An attempt whose steps are not gradient steps sets ``update(param, step) -> losses`` (see
+    :func:`labutils.optim.optimise`) and, where the number of steps is its own (one per note),
+    ``steps``, which then replaces ``cfg.steps``.
     """
 
     init: Any
@@ -39,6 +42,8 @@ class Problem:
     device: torch.device
     flops_per_step: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    update: Callable[[Any, int], dict[str, torch.Tensor]] | None = None
+    steps: int | None = None
 
 
 @dataclass
