@@ -332,3 +332,118 @@ def chroma_loss(generated: torch.Tensor, target: torch.Tensor, *, weights: torch
     per_frame = (generated[..., :t] - target[..., :t]).square().sum(-2)  # (B, T)
     w = weights[:t].to(per_frame)
     return (per_frame * w).sum(-1) / w.sum().clamp_min(_EPS)
+
+
+# --------------------------------------------------------------------------------------------
+# Guided statistics: one statistic per soft time mask (Gatys et al. 2017's guided Gram matrices,
+# in time: one mask per content note, each matched to its own pitch-aligned style note)
+# --------------------------------------------------------------------------------------------
+def resample_masks(masks: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """Soft time masks on another time axis. ``masks: (N, T) -> (N, n_frames)``.
+
+    Unchanged when ``T == n_frames``; otherwise linear interpolation of frame centres (a feature
+    map that pools time by 2 sees the mean of each pair of frames). Values stay in [0, 1].
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    if masks.ndim != 2:
+        raise ValueError(f"resample_masks: masks must be (N, T), got {tuple(masks.shape)}")
+    if masks.shape[-1] == n_frames:
+        return masks
+    return torch.nn.functional.interpolate(masks[None], size=n_frames, mode="linear", align_corners=False)[0]
+
+
+def _support(mask: torch.Tensor) -> tuple[int, int]:
+    """First and one-past-last frame where ``mask: (T,)`` is above 0 ((0, 0) when nowhere)."""
+    where = torch.nonzero(mask > 0).flatten()
+    if where.numel() == 0:
+        return 0, 0
+    return int(where[0]), int(where[-1]) + 1
+
+
+def guided_statistic(features: torch.Tensor, masks: torch.Tensor, *, statistic: str = "per-frequency") -> torch.Tensor:
+    """One statistic per soft time mask, normalised by the mask's mass.
+
+    ``features: (B, C, F, T)``, ``masks: (N, T')`` (resampled to T) -> per-frequency
+    ``(B, N, F, C, C)`` with H_n(i, j, f) = sum_t m_n(t) F_i(f, t) F_j(f, t) / sum_t m_n(t);
+    time-frequency ``(B, N, C, C)`` (the same summed over f as well, / (F sum_t m_n));
+    frequency-frequency ``(B, N, C, F, F)``. With one mask of ones each equals
+    :func:`texture_statistic`. Each mask only costs the frames where it is above zero, so
+    non-overlapping note masks cost about one whole-clip statistic. A mask that is zero
+    everywhere gives zeros.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic={statistic!r}: one of {', '.join(STATISTICS)}")
+    n_freq, n_frames = features.shape[-2:]
+    masks = resample_masks(masks.to(features), n_frames)
+    out = []
+    for mask in masks:
+        lo, hi = _support(mask)
+        m = mask[lo:hi]
+        mass = m.sum().clamp_min(_EPS)
+        f = features[..., lo:hi]
+        if statistic == "per-frequency":  # (B, F, C, T) @ (B, F, T, C)
+            stat = torch.matmul((f * m).transpose(1, 2), f.permute(0, 2, 3, 1)) / mass
+        elif statistic == "frequency-frequency":
+            stat = torch.matmul(f * m, f.transpose(-1, -2)) / mass
+        else:
+            flat_w, flat = (f * m).flatten(2), f.flatten(2)
+            stat = torch.matmul(flat_w, flat.transpose(1, 2)) / (mass * n_freq)
+        out.append(stat)
+    return torch.stack(out, dim=1)
+
+
+def guided_gram(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Gram matrix per soft time mask (attempts 1 and 2). ``features: (B, C, ..., T)`` (time
+    last: ``(B, C, F, T)`` for VGG on a spectrogram, ``(B, C, T)`` for Wav2Vec2),
+    ``masks: (N, T')`` -> ``(B, N, C, C)``:
+    G_n(i, j) = sum_{x, t} m_n(t) F_i(x, t) F_j(x, t) / (C * X * sum_t m_n(t)), X the positions
+    along the other axes. With one mask of ones this is :func:`gram_matrix`.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    n_channels, n_frames = features.shape[1], features.shape[-1]
+    n_other = features[0, 0, ..., 0].numel()
+    masks = resample_masks(masks.to(features), n_frames)
+    out = []
+    for mask in masks:
+        lo, hi = _support(mask)
+        m = mask[lo:hi]
+        f = features[..., lo:hi]
+        flat_w, flat = (f * m).flatten(2), f.flatten(2)
+        out.append(torch.matmul(flat_w, flat.transpose(1, 2)) / (n_channels * n_other * m.sum().clamp_min(_EPS)))
+    return torch.stack(out, dim=1)
+
+
+def guided_norms(targets: torch.Tensor, *, blocks: int) -> torch.Tensor:
+    """Each note's target energy per statistic matrix. ``targets: (1, N, ...) -> (N,)``:
+    ||S_n||^2 / blocks (blocks = F for per-frequency H, as :func:`statistic_targets` weighs it).
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    return targets[0].flatten(1).square().sum(1).clamp_min(_EPS) / blocks
+
+
+def guided_style_loss(generated: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], *,
+                      norms: Sequence[torch.Tensor], weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum over statistics and notes of w_n ||S_gen,n - S_n||^2 / norm_n. Returns ``(B,)``.
+
+    ``generated``: list of ``(B, N, ...)`` (:func:`guided_statistic` or :func:`guided_gram`),
+    ``targets``: list of ``(1, N, ...)``, ``norms``: list of ``(N,)`` (:func:`guided_norms`),
+    ``weights: (N,)`` (default ones). Each note's distance is divided by its own target's
+    energy; with one note of weight 1 this is :func:`style_loss` (and the loss of
+    :func:`content_and_statistics`) of the whole-clip statistic.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    if len(generated) != len(targets) or len(targets) != len(norms):
+        raise ValueError("guided_style_loss: generated, targets and norms differ in length")
+    terms = []
+    for g, t, n in zip(generated, targets, norms):
+        per_note = (g - t).flatten(2).square().sum(-1) / n  # (B, N)
+        if weights is not None:
+            per_note = per_note * weights.to(per_note)
+        terms.append(per_note.sum(-1))
+    return torch.stack(terms).sum(0)

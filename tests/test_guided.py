@@ -1,0 +1,116 @@
+"""Guided statistics (one statistic per note mask) and the guide lever of attempt 3."""
+from __future__ import annotations
+
+import torch
+
+from labutils import losses as L
+
+
+def _features(seed: int = 0, shape=(2, 3, 4, 11)) -> torch.Tensor:
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def _masks(n_frames: int) -> torch.Tensor:
+    t = torch.arange(n_frames, dtype=torch.float64)
+    a = ((t >= 1) & (t < 5)).double()
+    b = torch.clamp(1 - (t - 7).abs() / 3, 0, 1)  # a soft triangle
+    a[5] = 0.5  # a soft edge
+    return torch.stack([a, b])
+
+
+def test_guided_statistic_matches_a_plain_loop():
+    feats, masks = _features(), _masks(11)
+    B, C, F, T = feats.shape
+    for statistic in ("per-frequency", "time-frequency", "frequency-frequency"):
+        got = L.guided_statistic(feats, masks, statistic=statistic)
+        for b in range(B):
+            for n in range(masks.shape[0]):
+                mass = float(masks[n].sum())
+                if statistic == "per-frequency":
+                    want = torch.zeros(F, C, C, dtype=torch.float64)
+                    for f in range(F):
+                        for i in range(C):
+                            for j in range(C):
+                                want[f, i, j] = sum(masks[n, t] * feats[b, i, f, t] * feats[b, j, f, t]
+                                                    for t in range(T)) / mass
+                elif statistic == "time-frequency":
+                    want = torch.zeros(C, C, dtype=torch.float64)
+                    for i in range(C):
+                        for j in range(C):
+                            want[i, j] = sum(masks[n, t] * feats[b, i, f, t] * feats[b, j, f, t]
+                                             for t in range(T) for f in range(F)) / (mass * F)
+                else:
+                    want = torch.zeros(C, F, F, dtype=torch.float64)
+                    for i in range(C):
+                        for f in range(F):
+                            for g in range(F):
+                                want[i, f, g] = sum(masks[n, t] * feats[b, i, f, t] * feats[b, i, g, t]
+                                                    for t in range(T)) / mass
+                torch.testing.assert_close(got[b, n], want, rtol=1e-12, atol=1e-12)
+
+
+def test_guided_gram_matches_a_plain_loop():
+    for shape in ((2, 3, 4, 11), (2, 3, 11)):  # VGG's (B, C, F, T) and Wav2Vec2's (B, C, T)
+        feats, masks = _features(1, shape), _masks(11)
+        got = L.guided_gram(feats, masks)
+        flat = feats.reshape(shape[0], shape[1], -1, shape[-1])  # (B, C, X, T)
+        B, C, X, T = flat.shape
+        for b in range(B):
+            for n in range(2):
+                want = torch.zeros(C, C, dtype=torch.float64)
+                for i in range(C):
+                    for j in range(C):
+                        want[i, j] = sum(masks[n, t] * flat[b, i, x, t] * flat[b, j, x, t]
+                                         for t in range(T) for x in range(X))
+                want /= C * X * float(masks[n].sum())
+                torch.testing.assert_close(got[b, n], want, rtol=1e-12, atol=1e-12)
+
+
+def test_one_mask_of_ones_is_the_whole_clip_statistic():
+    feats = _features(2)
+    ones = torch.ones(1, feats.shape[-1], dtype=torch.float64)
+    for statistic in ("per-frequency", "time-frequency", "frequency-frequency"):
+        torch.testing.assert_close(L.guided_statistic(feats, ones, statistic=statistic)[:, 0],
+                                   L.texture_statistic(feats, statistic=statistic), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(L.guided_gram(feats, ones)[:, 0], L.gram_matrix(feats), rtol=1e-12, atol=1e-12)
+    # and the loss: one note of weight 1 is today's style loss, each divided by its target's energy
+    gen, style = [_features(3), _features(4, (2, 5, 4, 11))], [_features(5, (1, 3, 4, 11)), _features(6, (1, 5, 4, 11))]
+    for statistic in ("per-frequency", "time-frequency"):
+        old = L.statistic_targets(None, style, statistic=statistic)
+        _, want = L.content_and_statistics(gen, old, statistic=statistic, content_index=[], style_index=[0, 1],
+                                           fast=False)
+        targets = [L.guided_statistic(s, ones, statistic=statistic) for s in style]
+        norms = [L.guided_norms(t, blocks=s.shape[-2]) for t, s in zip(targets, style)]
+        got = L.guided_style_loss([L.guided_statistic(g, ones, statistic=statistic) for g in gen], targets, norms=norms)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+    gram_want = L.style_loss(L.grams(gen), L.grams(style))
+    gram_targets = [L.guided_gram(s, ones) for s in style]
+    gram_got = L.guided_style_loss([L.guided_gram(g, ones) for g in gen], gram_targets,
+                                   norms=[L.guided_norms(t, blocks=1) for t in gram_targets])
+    torch.testing.assert_close(gram_got, gram_want, rtol=1e-12, atol=0)
+
+
+def test_guided_loss_sums_per_note_distances_by_hand():
+    feats, masks = _features(7), _masks(11)
+    target = L.guided_statistic(_features(8, (1, 3, 4, 11)), masks)
+    norms = L.guided_norms(target, blocks=4)
+    weights = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    got = L.guided_style_loss([L.guided_statistic(feats, masks)], [target], norms=[norms], weights=weights)
+    gen = L.guided_statistic(feats, masks)
+    for b in range(2):
+        want = sum(float(weights[n]) * float((gen[b, n] - target[0, n]).square().sum())
+                   / (float(target[0, n].square().sum()) / 4) for n in range(2))
+        assert abs(float(got[b]) - want) < 1e-9 * want
+
+
+def test_masks_are_resampled_to_each_feature_map():
+    masks = _masks(11)
+    assert L.resample_masks(masks, 11) is masks
+    half = L.resample_masks(masks, 22)
+    assert half.shape == (2, 22) and float(half.min()) >= 0 and float(half.max()) <= 1
+    # a feature map with twice the frames: the statistic of the upsampled mask over a repeated map
+    feats = _features(9)
+    doubled = feats.repeat_interleave(2, dim=-1)
+    stat = L.guided_statistic(doubled, masks)
+    by_hand = L.guided_statistic(doubled, half)
+    torch.testing.assert_close(stat, by_hand)
