@@ -125,6 +125,31 @@ def save(result: Any, *, out_dir: str | Path = DEFAULT_OUT, extra: dict[str, Any
     return folders
 
 
+def steps_text(n: int) -> str:
+    """``"1 step"``, ``"23 steps"``."""
+    return f"{n} step" if n == 1 else f"{n} steps"
+
+
+def keep(result: Any, *, out_dir: str | Path = DEFAULT_OUT, extra: dict[str, Any] | None = None) -> Path | None:
+    """Save a notebook's result and stop the notebook there when the run was interrupted.
+
+    Saves the run folder (:func:`save`; the first folder is returned) unless no step was taken.
+    When the kernel's Interrupt (or Ctrl-C) ended the run, the steps done are saved as a partial
+    run and then ``KeyboardInterrupt`` is raised, so that Run All stops at this cell instead of
+    going on to the next heavy one.
+
+    Notebook: notebooks/05_ddsp.ipynb
+    """
+    folder = None
+    if result.steps_done > 0:
+        folder = save(result, out_dir=out_dir, extra=extra)[0]
+    if getattr(result, "interrupted", False):
+        total = result.config.get("steps", result.steps_done) if isinstance(result.config, dict) else result.steps_done
+        where = f"; the partial run is saved in {folder}" if folder else "; nothing was saved"
+        raise KeyboardInterrupt(f"interrupted after {result.steps_done} of {steps_text(total)}{where}")
+    return folder
+
+
 @dataclass
 class Run:
     """A run folder read back: its audio, its config.json and its loss history."""

@@ -25,7 +25,7 @@ Notebook: notebooks/03_caracalla_roebel.ipynb
 from __future__ import annotations
 
 import dataclasses
-import math
+import html
 import signal
 import threading
 import time
@@ -82,6 +82,30 @@ def duration_text(seconds: float) -> str:
     return f"about {seconds / 3600:.1f} h"
 
 
+def status_text(result: Any, *, total: int, folder: Path | None = None) -> str:
+    """The panel's last line about a run (HTML): ``"Done: 300 steps in 41.2 s."``, ``"Stopped: 23 of
+    300 steps in 3.1 s (a partial run)."``, ``"Interrupted: ..."``, with where it was saved and any
+    note about the weights or the clips.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
+    done, seconds = result.steps_done, f"{result.wall_time:.1f} s"
+    where = f" Saved in <code>{html.escape(str(folder))}</code>." if folder else ""
+    if getattr(result, "interrupted", False):
+        text = f"Interrupted: {done} of {runs.steps_text(total)} in {seconds} (a partial run).{where}"
+    elif result.stopped and result.message.startswith("stopped by request"):
+        text = f"Stopped: {done} of {runs.steps_text(total)} in {seconds} (a partial run).{where}"
+    elif result.stopped:
+        text = f"Stopped early: {done} of {runs.steps_text(total)} in {seconds}: {html.escape(result.message)}.{where}"
+    else:
+        note = f" {html.escape(result.message)}." if result.message else ""
+        text = f"Done: {runs.steps_text(done)} in {seconds}.{note}{where}"
+    notes = [result.weights.get("note", "")] + list((getattr(result, "names", None) or {}).get("notes", []))
+    for line in filter(None, notes):
+        text += f"<br><span style='color:#a60'>&#9888; {html.escape(line)}</span>"
+    return text
+
+
 def control_for(f: dataclasses.Field, value: Any) -> W.Widget:
     """One widget for one config field, from its type, bounds, choices and help."""
     meta, kind = f.metadata, str(f.type)
@@ -96,12 +120,13 @@ def control_for(f: dataclasses.Field, value: Any) -> W.Widget:
         return W.Text(value=",".join(str(v) for v in value), **common)
     if kind == "str":
         return W.Text(value=value, **common)
+    # plain number boxes, not bounded ones: a bounded box would silently turn steps 0 into 1 or beta -1
+    # into 0; a value out of bounds is refused by the config's validation with the CLI's message
+    bounds = f" ({meta['min']:g} to {meta['max']:g})" if "min" in meta and "max" in meta else ""
+    common["tooltip"] = common["tooltip"] + bounds
     if kind == "int":
-        return W.BoundedIntText(value=value, min=meta.get("min", 0), max=meta.get("max", 10**9), **common)
-    if meta.get("log") and meta.get("min", 0) > 0:
-        return W.FloatLogSlider(value=value, base=10, min=math.log10(meta["min"]), max=math.log10(meta["max"]),
-                                step=0.1, readout_format=".3g", **common)
-    return W.BoundedFloatText(value=value, min=meta.get("min", -1e9), max=meta.get("max", 1e9), step=0.01, **common)
+        return W.IntText(value=value, **common)
+    return W.FloatText(value=value, step=0.01, **common)
 
 
 def _read(f: dataclasses.Field, widget: W.Widget) -> Any:
@@ -208,9 +233,21 @@ class TransferPanel:
 
     # ---------------------------------------------------------------------------------- state
     def config(self) -> TransferConfig:
-        """The config the controls describe, validated."""
+        """The config the controls describe, validated: a value out of bounds raises the
+        :class:`~labutils.errors.ConfigError` the command line prints; nothing is clamped."""
         values = {f.name: _read(f, self.controls[f.name]) for f in self.fields}
         return self.attempt.config(**values).validate()
+
+    def _clips(self) -> tuple[str, str]:
+        """The two clip boxes' texts; an empty box is one clear error."""
+        texts = []
+        for role, box in (("content", self.content), ("style", self.style)):
+            text = str(box.value).strip()
+            if not text:
+                raise LabError(f"{role}: the box is empty; type a bundled clip name (e.g. moonlight_piano) "
+                               f"or the path of an audio file")
+            texts.append(text)
+        return texts[0], texts[1]
 
     def set(self, **values: Any) -> "TransferPanel":
         """Set controls from Python (``panel.set(steps=50, beta=0.1)``)."""
@@ -272,12 +309,12 @@ class TransferPanel:
             return
         try:
             cfg = self.config()
-            content, style, names = transfer.load_pair(self.content.value, self.style.value, cfg)
+            content, style, names = transfer.load_pair(*self._clips(), cfg)
             if self.save:
                 runs.check_out_dir(self.out_dir)
         except LabError as exc:
             self.error = str(exc)
-            self.status.value = f"<span style='color:#b00'>&#9888; {exc}</span>"
+            self.status.value = f"<span style='color:#b00'>&#9888; {html.escape(str(exc))}</span>"
             return
         self.error, self._history, self._interrupted = None, [], False
         self.result, self.run_folder = None, None
@@ -368,9 +405,9 @@ class TransferPanel:
             return
         try:
             cfg = self.config()
-            content, style, _ = transfer.load_pair(self.content.value, self.style.value, cfg)
+            content, style, _ = transfer.load_pair(*self._clips(), cfg)
         except LabError as exc:
-            self.estimate_label.value = f"<span style='color:#b00'>&#9888; {exc}</span>"
+            self.estimate_label.value = f"<span style='color:#b00'>&#9888; {html.escape(str(exc))}</span>"
             return
         self.estimate_button.disabled = True
         self.estimate_label.value = "<i>timing two steps on this machine...</i>"
@@ -426,9 +463,11 @@ class TransferPanel:
         # called every step (in the run's thread): progress and loss history follow each step,
         # the pictures are redrawn at step 1 and then about 20 times per run at most
         self._history.append({"step": info.step, "total": info.total, "content": info.content, "style": info.style})
+        self._total = info.steps  # the attempt's own count where it has one (one step per note)
         text = progress_text(info.step, info.steps, info.elapsed, info.eta)
 
         def progress() -> None:
+            self.progress.max = info.steps
             self.progress.value = info.step
             self.progress_label.value = text
 
@@ -455,41 +494,43 @@ class TransferPanel:
         self._post("pictures", show)
 
     def _work(self, cfg: TransferConfig, content, style, names) -> None:
-        self._rate, self._hop = cfg.sample_rate, cfg.hop_length
+        self._rate, self._hop, self._total = cfg.sample_rate, cfg.hop_length, cfg.steps
         started = time.perf_counter()
         try:
             result = transfer.solve(self.method, content, style, cfg, callback=self._on_step, every=1,
                                     preview_every=max(1, min(self.every, cfg.steps // 20)),
                                     stop=self._stop, progress=False)
             result.names = names
+            total = self._total
             if self._interrupted:
                 result.stopped = result.interrupted = True
-                result.message = (f"interrupted after {result.steps_done} of {cfg.steps} steps; "
+                result.message = (f"interrupted after {result.steps_done} of {total} steps; "
                                   f"the result so far is kept (a partial run)")
             self.result = result
+            if result.steps_done == 0:  # stopped before the first step: there is nothing to keep
+                what = "Interrupted" if result.interrupted else "Stopped"
+                text = f"{what} before the first step: nothing to save."
+                self._post("status", lambda: setattr(self.status, "value", text))
+                self._post("progress", lambda: setattr(self.progress_label, "value",
+                                                       f"step 0/{total} · stopped"))
+                return
             self.run_folder = runs.save(result, out_dir=self.out_dir)[0] if self.save else None
-            self._draw(title=f"step {result.steps_done}/{cfg.steps}" + (" (stopped)" if result.stopped else ""),
-                       spec=result.spectrogram[0], spec_title=f"result after {result.steps_done} steps")
+            self._draw(title=f"step {result.steps_done}/{total}" + (" (stopped)" if result.stopped else ""),
+                       spec=result.spectrogram[0], spec_title=f"result after {runs.steps_text(result.steps_done)}")
             self._show(result)
-            where = f" Saved in <code>{self.run_folder}</code>." if self.run_folder else ""
-            weights = result.weights.get("note", "")
-            warn = f"<br><span style='color:#a60'>&#9888; {weights}</span>" if weights else ""
-            if result.interrupted:
-                text = f"Interrupted: {result.steps_done} steps in {result.wall_time:.1f} s (a partial run).{where}"
-            else:
-                note = f" {result.message}." if result.message else ""
-                text = f"Done: {result.steps_done} steps in {result.wall_time:.1f} s.{note}{where}"
-            self._post("status", lambda: setattr(self.status, "value", text + warn))
-            final = (f"step {result.steps_done}/{cfg.steps} · {clock(time.perf_counter() - started)} elapsed · "
+            text = status_text(result, total=total, folder=self.run_folder)
+            self._post("status", lambda: setattr(self.status, "value", text))
+            final = (f"step {result.steps_done}/{total} · {clock(time.perf_counter() - started)} elapsed · "
                      + ("stopped" if result.stopped else "done"))
             self._post("progress", lambda: (setattr(self.progress, "value", result.steps_done),
                                             setattr(self.progress_label, "value", final)))
         except LabError as exc:
             self.error = str(exc)
-            self._post("status", lambda: setattr(self.status, "value", f"<span style='color:#b00'>&#9888; {exc}</span>"))
+            message = f"<span style='color:#b00'>&#9888; {html.escape(str(exc))}</span>"
+            self._post("status", lambda: setattr(self.status, "value", message))
         except BaseException as exc:  # keep the panel usable and say what went wrong
             self.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            message = f"<span style='color:#b00'>&#9888; unexpected error: {self.error}</span>"
+            message = f"<span style='color:#b00'>&#9888; unexpected error: {html.escape(self.error)}</span>"
             self._post("status", lambda: setattr(self.status, "value", message))
         finally:
             def reset() -> None:

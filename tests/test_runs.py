@@ -46,3 +46,31 @@ def test_batched_run_writes_one_folder_per_beta(tmp_path, tiny_cfg):
     assert len(folders) == 3
     betas = [json.loads((f / "config.json").read_text())["config"]["beta"] for f in folders]
     assert betas == [0.001, 0.01, 0.1]
+
+
+def test_keep_saves_an_interrupted_run_and_then_stops_the_notebook(tmp_path, tiny_cfg, tiny_pair):
+    """A notebook cell that runs an attempt with `runs.keep`: an interrupt saves the steps done as a
+    partial run and then raises KeyboardInterrupt, so that Run All stops at that cell."""
+    calls = []
+
+    def interrupt_at_step_3(info, spec):
+        calls.append(info.step)
+        if info.step == 3:
+            raise KeyboardInterrupt
+
+    result = transfer.solve("caracalla-roebel", *tiny_pair, tiny_cfg.replace(steps=50), callback=interrupt_at_step_3,
+                            every=1, progress=False)
+    assert result.interrupted and result.steps_done == 3
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted after 3 of 50 steps; the partial run is saved in"):
+        runs.keep(result, out_dir=tmp_path)
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    record = json.loads((folder / "config.json").read_text())
+    assert record["partial"] and record["interrupted"] and record["steps_done"] == 3
+    # a complete run is saved and returned; a run of no steps is not saved
+    done = transfer.solve("caracalla-roebel", *tiny_pair, tiny_cfg.replace(steps=2), progress=False)
+    assert runs.keep(done, out_dir=tmp_path).is_dir()
+    done.steps_done, done.interrupted = 0, True
+    with pytest.raises(KeyboardInterrupt, match="nothing was saved"):
+        runs.keep(done, out_dir=tmp_path)
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+    assert runs.steps_text(1) == "1 step" and runs.steps_text(2) == "2 steps"

@@ -3,8 +3,11 @@ and the figure helpers it draws with. One test drives a real kernel (jupyter_cli
 Stop and Kernel > Interrupt work while a cell is blocked in ``panel.run(); panel.wait()``."""
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -42,7 +45,7 @@ def test_run_and_wait(tiny_cfg, tmp_path):
     assert result is panel.result and result.steps_done == 5 and not result.stopped
     assert panel.run_folder is not None and not _record(panel.run_folder)["partial"]
     assert panel.status.value.startswith("Done: 5 steps")
-    assert panel.progress_label.value.startswith("step 5/5 · 0:0") and panel.progress_label.value.endswith("done")
+    assert re.fullmatch(r"step 5/5 · \d+:\d\d elapsed · done", panel.progress_label.value), panel.progress_label.value
     assert not panel.run_button.disabled and panel.stop_button.disabled
     assert panel.loss_image.value and panel.loss_image.layout.display is None
     assert len(panel.result_area.children) == 2
@@ -57,8 +60,64 @@ def test_stop_keeps_a_partial_run(tiny_cfg, tmp_path):
     assert not panel.running and result.stopped and 2 <= result.steps_done < 100000
     record = _record(panel.run_folder)
     assert record["partial"] and record["steps_done"] == result.steps_done
-    assert "stopped by request" in panel.status.value
+    assert panel.status.value.startswith(f"Stopped: {result.steps_done} of 100000 steps in ")
+    assert "(a partial run)" in panel.status.value and "Done" not in panel.status.value
     assert not panel.run_button.disabled and panel.stop_button.disabled
+
+
+def test_stop_before_the_first_step_saves_nothing(tiny_cfg, tmp_path, monkeypatch):
+    """Stop pressed before any step: no run folder (an empty losses.csv and the content as the
+    result), and the panel says so, as the command line does."""
+    gate = threading.Event()
+    real_build = transfer.attempts.get("caracalla-roebel").build
+
+    def slow_build(*args, **kwargs):
+        gate.wait(10)
+        return real_build(*args, **kwargs)
+
+    attempt = transfer.attempts.get("caracalla-roebel")
+    monkeypatch.setattr(transfer.attempts, "get", lambda name: dataclasses.replace(attempt, build=slow_build))
+    panel = _panel(tiny_cfg.replace(steps=100000), tmp_path)
+    panel.run()
+    panel.stop()
+    gate.set()
+    result = panel.wait(timeout=30)
+    assert result is not None and result.steps_done == 0
+    assert panel.run_folder is None and not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert panel.status.value == "Stopped before the first step: nothing to save."
+    assert not panel.run_button.disabled and panel.stop_button.disabled
+
+
+@pytest.mark.parametrize("name,value", [("beta", -1.0), ("steps", 0), ("duration", 120.0), ("lr", 0.0)])
+def test_panel_refuses_a_bad_value_with_the_cli_message(tiny_cfg, tmp_path, name, value):
+    """A value outside its bounds is kept as typed (not clamped) and refused with the same line
+    as the command line's, and nothing runs."""
+    from labutils.errors import ConfigError
+
+    panel = _panel(tiny_cfg, tmp_path)
+    panel.controls[name].value = value
+    assert panel.controls[name].value == value, "the control changed the value by itself"
+    with pytest.raises(ConfigError) as caught:
+        panel.config()
+    panel.run()
+    assert not panel.running and panel.result is None
+    assert str(caught.value) in html.unescape(panel.status.value) and f"{name}=" in panel.status.value
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_empty_clip_box_says_what_to_type(tiny_cfg, tmp_path):
+    panel = _panel(tiny_cfg, tmp_path)
+    panel.content.value = "  "
+    panel.run()
+    assert not panel.running and "content: the box is empty" in panel.status.value
+    assert "directory" not in panel.status.value
+
+
+def test_status_words(tiny_cfg, tiny_pair, tmp_path):
+    result = transfer.solve("caracalla-roebel", *tiny_pair, tiny_cfg.replace(steps=1), progress=False)
+    assert widgets.status_text(result, total=1).startswith("Done: 1 step in ")
+    result.stopped, result.message = True, "stopped by request after 1 steps"
+    assert widgets.status_text(result, total=300).startswith("Stopped: 1 of 300 steps in ")
 
 
 def test_interrupt_during_wait_saves_and_resets(tiny_cfg, tmp_path):
@@ -73,7 +132,7 @@ def test_interrupt_during_wait_saves_and_resets(tiny_cfg, tmp_path):
     assert result.interrupted and result.stopped and result.steps_done >= 2
     record = _record(panel.run_folder)
     assert record["partial"] and record["interrupted"]
-    assert panel.status.value.startswith(f"Interrupted: {result.steps_done} steps")
+    assert panel.status.value.startswith(f"Interrupted: {result.steps_done} of 100000 steps")
     assert str(panel.run_folder) in panel.status.value
     assert not panel.run_button.disabled and panel.stop_button.disabled
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
