@@ -117,6 +117,18 @@ class CaracallaRoebelConfig(TransferConfig):
     style_kernel_sizes: tuple = _f((), "kernel sizes the style term uses (empty: all of kernel_sizes)", min=1, max=63)
     content_depths: tuple = _f((), "which stacked layers (1..layers) the content term uses (empty: all)", min=1, max=3)
     style_depths: tuple = _f((), "which stacked layers (1..layers) the style term uses (empty: all)", min=1, max=3)
+    # Guided statistics (notebooks/09_guided_statistics.ipynb): none is the whole-clip statistic above.
+    guide: str = _f("none", "style statistics of: none the whole clip; notes one per content note, under a soft "
+                    "time mask, matched to the style note the sampler would play moved to that note's pitch",
+                    choices=("none", "notes"))
+    guide_fade: float = _f(0.03, "guide=notes: seconds over which each note's mask fades in before its onset and out "
+                           "after its offset (0: a hard box)", min=0.0, max=1.0)
+    guide_attack: float = _f(0.0, "guide=notes: split each note into an attack mask (its first seconds) and a sustain "
+                             "mask, each matched to the same part of its style note (0: one mask per note)",
+                             min=0.0, max=1.0)
+    guide_pitch: str = _f("pyin", "guide=notes: pitch tracker of the note finder", choices=("pyin", "crepe"))
+    guide_shift: str = _f("resample", "guide=notes: how a style note is moved to the content note's pitch",
+                          choices=("resample", "phase-vocoder"))
 
     method = "caracalla-roebel"
 

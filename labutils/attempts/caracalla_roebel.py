@@ -27,13 +27,16 @@ Notebook: notebooks/06_exploring_attempt3.ipynb
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from .. import losses as L
 from .. import spectral as S
 from ..config import CaracallaRoebelConfig
+from ..errors import ConfigError
 from ..nets import RandomCNN
 from .base import Problem, prepare
 
@@ -70,7 +73,8 @@ def is_report_path(cfg: CaracallaRoebelConfig) -> bool:
     net_sizes, c_idx, s_idx = selection(cfg)
     every = list(range(cfg.layers * len(net_sizes)))
     return (cfg.representation == "stft" and cfg.statistic == "per-frequency" and cfg.content_term == "features"
-            and net_sizes == [int(k) for k in cfg.kernel_sizes] and c_idx == every and s_idx == every)
+            and net_sizes == [int(k) for k in cfg.kernel_sizes] and c_idx == every and s_idx == every
+            and getattr(cfg, "guide", "none") == "none")
 
 
 def representation(cfg: CaracallaRoebelConfig, *, device: torch.device | str = "cpu") -> Callable:
@@ -181,19 +185,29 @@ def _build_levers(setup, cfg: CaracallaRoebelConfig) -> Problem:
     ri = cfg.representation == "ri"
     alpha = 0.0 if cfg.content_term == "none" else cfg.alpha
 
-    def features(rep: torch.Tensor) -> list[torch.Tensor]:
+    def features(rep: torch.Tensor, via: RandomCNN = net) -> list[torch.Tensor]:
         if not ri:
-            return net.features(rep)
+            return via.features(rep)
         b = rep.shape[0]  # (B, 2, F, T): real and imaginary parts as two images, feature maps stacked
-        return [f.reshape(b, 2 * f.shape[1], *f.shape[-2:]) for f in net.features(rep.flatten(0, 1))]
+        return [f.reshape(b, 2 * f.shape[1], *f.shape[-2:]) for f in via.features(rep.flatten(0, 1))]
 
+    guide = None
     with torch.no_grad():
         content_rep, content_mag = represent(content[None])
+        if cfg.guide == "notes":
+            guide = note_guide(content, setup.style, cfg, n_frames=content_rep.shape[-1])
+            # the style notes' targets: one batch of short clips through the same weights (plain
+            # convolutions, so no algorithm is timed for their shape)
+            reference = RandomCNN(filters=cfg.filters, kernel_sizes=net_sizes, layers=cfg.layers, seed=cfg.net_seed,
+                                  fast=False, device=device)
+            guide.set_targets(lambda audio: [features(represent(audio)[0], via=reference)[i] for i in style_index],
+                              statistic=cfg.statistic)
         style_rep, _ = represent(setup.style[None])
-        style_feats = features(style_rep)
+        style_feats = features(style_rep) if guide is None else None
         content_feats = features(content_rep) if content_index and alpha > 0 else None
         targets = L.statistic_targets([content_feats[i] for i in content_index] if content_feats else None,
-                                      [style_feats[i] for i in style_index], statistic=cfg.statistic)
+                                      [style_feats[i] for i in style_index] if guide is None else [],
+                                      statistic=cfg.statistic)
         if cfg.content_term == "chroma" and alpha > 0:
             chroma_fb = S.chroma_filterbank(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft).to(device)
             raw = torch.matmul(chroma_fb, content_mag[0]).norm(dim=0)  # (T,)
@@ -237,8 +251,15 @@ def _build_levers(setup, cfg: CaracallaRoebelConfig) -> Problem:
 
     def one_pass(p: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         rep, mag = analyse(p)
-        c, s = L.content_and_statistics(features(rep), targets, statistic=cfg.statistic, content_index=content_index,
-                                        style_index=style_index, fast=cfg.fast, precision=net.precision)
+        if guide is None:
+            c, s = L.content_and_statistics(features(rep), targets, statistic=cfg.statistic,
+                                            content_index=content_index, style_index=style_index, fast=cfg.fast,
+                                            precision=net.precision)
+        else:
+            feats = features(rep)
+            c = (L.content_loss([feats[i] for i in content_index], targets.content, norms=targets.content_norms)
+                 if targets.content else p.new_zeros(p.shape[0]))
+            s = guide.loss([feats[i] for i in style_index], statistic=cfg.statistic)
         if cfg.content_term == "chroma" and alpha > 0:
             c = L.chroma_loss(S.chroma(mag, chroma_fb, floor=floor), chroma_target, weights=chroma_weights)
         return {"total": L.total_loss(c, s, alpha=alpha, beta=b), "content": c, "style": s}
@@ -255,6 +276,160 @@ def _build_levers(setup, cfg: CaracallaRoebelConfig) -> Problem:
     info["levers"] = {"representation": cfg.representation, "statistic": cfg.statistic,
                       "content_term": cfg.content_term, "net_kernel_sizes": net_sizes,
                       "content_maps": len(content_index), "style_maps": len(style_index)}
+    if guide is not None:
+        info["guide"] = guide.summary()
     return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=to_spec, lr=lr,
                    weights=net.weights_info.as_dict(), device=device,
                    flops_per_step=net.flops_per_step(n_freq, n_frames, batch * (2 if ri else 1)), info=info)
+
+
+# --------------------------------------------------------------------------------------------
+# guide = notes: one statistic per content note, matched to a pitch-aligned style note
+# --------------------------------------------------------------------------------------------
+def note_masks(intervals: np.ndarray, *, n_frames: int, hop_length: int, sample_rate: int, fade: float = 0.0,
+               attack: float = 0.0) -> tuple[torch.Tensor, list[int], list[str]]:
+    """Soft time masks of notes on the STFT's frames (frame t is centred at t * hop / rate).
+
+    ``intervals: (N, 2)`` onset and offset in seconds. Each note's mask is 1 from its onset to its
+    offset and falls linearly to 0 over ``fade`` seconds on both sides (0: a box). With
+    ``attack > 0`` each note gives two masks: its attack (frames before onset + attack, with the
+    fade-in) and its sustain (the rest, with the fade-out); a part with no frame is left out.
+    Returns ``(masks (M, n_frames), note index of each mask, part of each mask)`` with parts
+    "note", "attack" or "sustain"; notes outside the clip give no mask.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    t = np.arange(n_frames) * hop_length / sample_rate
+    masks, owner, parts = [], [], []
+    for n, (onset, offset) in enumerate(np.asarray(intervals, dtype=float).reshape(-1, 2)):
+        distance = np.maximum(np.maximum(onset - t, t - offset), 0.0)
+        m = (distance <= 0).astype(float) if fade <= 0 else np.clip(1.0 - distance / fade, 0.0, 1.0)
+        if attack > 0:
+            split = t < onset + attack
+            pieces = [("attack", m * split), ("sustain", m * ~split)]
+        else:
+            pieces = [("note", m)]
+        for part, piece in pieces:
+            if piece.sum() > 0:
+                masks.append(piece)
+                owner.append(n)
+                parts.append(part)
+    values = np.stack(masks) if masks else np.zeros((0, n_frames))
+    return torch.as_tensor(values, dtype=torch.float32), owner, parts
+
+
+@dataclass
+class NoteGuide:
+    """What ``guide = notes`` matches: content masks, the style note each one is matched to.
+
+    ``masks: (M, T)`` soft masks over the content's frames (one per note, or attack and sustain),
+    ``weights: (M,)`` each mask's share of the total mask mass (so beta means what it means
+    without the guide); ``content_notes`` / ``style_notes``: the note finder's notes;
+    ``chosen[n]``: the style note matched to content note n; ``semitones[n]``: the shift that
+    moves it to content note n's pitch; ``pieces[n]``: that style note moved, ``(L_n,)`` audio;
+    ``owner`` / ``parts``: content note and part of each mask. After :meth:`set_targets`:
+    ``targets`` (per style feature map ``(1, M, ...)``) and ``norms`` (per map ``(M,)``).
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+
+    masks: torch.Tensor
+    weights: torch.Tensor
+    content_notes: Any
+    style_notes: Any
+    chosen: list[int]
+    semitones: list[float]
+    pieces: list[torch.Tensor]
+    owner: list[int]
+    parts: list[str]
+    hop_length: int
+    sample_rate: int
+    attack: float = 0.0
+    targets: list[torch.Tensor] = field(default_factory=list)
+    norms: list[torch.Tensor] = field(default_factory=list)
+
+    def piece_masks(self, n_frames: int) -> torch.Tensor:
+        """Each mask's counterpart on its style piece's frames (the piece padded to ``n_frames``):
+        ones over the piece (its attack, or the rest, when the notes are split). ``-> (M, n_frames)``."""
+        t = torch.arange(n_frames) * self.hop_length / self.sample_rate
+        rows = []
+        for n, part in zip(self.owner, self.parts):
+            inside = (t <= self.pieces[n].shape[-1] / self.sample_rate).float()
+            if part == "attack":
+                inside = inside * (t < self.attack)
+            elif part == "sustain":
+                inside = inside * (t >= self.attack)
+                if inside.sum() == 0:  # a style piece shorter than the attack: its last frame
+                    inside[int((t <= self.pieces[n].shape[-1] / self.sample_rate).sum()) - 1] = 1.0
+            rows.append(inside)
+        return torch.stack(rows).to(self.masks)
+
+    def set_targets(self, style_maps: Callable[[torch.Tensor], list[torch.Tensor]], *, statistic: str) -> None:
+        """Compute each mask's target statistics, once: the style pieces, zero-padded to one
+        length, go through ``style_maps(audio (P, L)) -> list of (P, C, F, T')`` (the network's
+        style feature maps), and mask m's target is the statistic of its piece under
+        :meth:`piece_masks` (zero padding stays outside every mask)."""
+        with torch.no_grad():
+            length = max(p.shape[-1] for p in self.pieces)
+            batch = torch.stack([torch.nn.functional.pad(p, (0, length - p.shape[-1])) for p in self.pieces])
+            maps = style_maps(batch.to(self.masks.device))
+            self.targets, self.norms = [], []
+            for f in maps:
+                piece_masks = self.piece_masks(f.shape[-1])
+                stat = torch.stack([L.guided_statistic(f[n:n + 1], piece_masks[k:k + 1], statistic=statistic)[0, 0]
+                                    for k, n in enumerate(self.owner)])[None]  # (1, M, ...)
+                self.targets.append(stat)
+                self.norms.append(L.guided_norms(stat, blocks=f.shape[-2]))
+
+    def loss(self, maps: Sequence[torch.Tensor], *, statistic: str) -> torch.Tensor:
+        """The guided style loss of the generated clip's style feature maps ``(B, C, F, T)``. ``-> (B,)``."""
+        return L.guided_style_loss([L.guided_statistic(f, self.masks, statistic=statistic) for f in maps],
+                                   self.targets, norms=self.norms, weights=self.weights)
+
+    def summary(self) -> dict[str, Any]:
+        """What the run records: notes found, masks, the match and shift per content note."""
+        return {"content_notes": len(self.content_notes.notes), "style_notes": len(self.style_notes.notes),
+                "masks": int(self.masks.shape[0]), "chosen": [int(j) for j in self.chosen],
+                "semitones": [round(float(s), 3) for s in self.semitones]}
+
+
+def note_guide(content: torch.Tensor, style: torch.Tensor, cfg: CaracallaRoebelConfig, *,
+               n_frames: int) -> NoteGuide:
+    """Find the notes of ``content: (N,)`` and ``style: (M,)``, match each content note to a style
+    note (the sampler's choice), move that note to the content note's pitch, and build the masks
+    over the content's ``n_frames`` STFT frames. Targets come with :meth:`NoteGuide.set_targets`.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    from .. import notes as N
+
+    rate = cfg.sample_rate
+    content_notes = N.find_notes(content.detach().cpu(), sample_rate=rate, pitch=cfg.guide_pitch)
+    style_notes = N.find_notes(style.detach().cpu(), sample_rate=rate, pitch=cfg.guide_pitch)
+    if not content_notes.notes:
+        raise ConfigError("guide=notes: the note finder found no note in the content clip; use --guide none")
+    if not style_notes.notes:
+        raise ConfigError("guide=notes: the note finder found no note in the style clip; use --guide none")
+    chosen = [int(j) for j in N.match_notes(content_notes, style_notes)]
+    style_cpu = style.detach().cpu()
+    semitones, pieces, cache = [], [], {}
+    for note, j in zip(content_notes.notes, chosen):
+        source = style_notes.notes[j]
+        shift = float(note.pitch) - float(source.pitch)
+        key = (j, round(shift, 3))
+        if key not in cache:
+            piece = style_cpu[int(source.start):int(source.end)]
+            cache[key] = N.shift_pitch(piece, shift, sample_rate=rate, method=cfg.guide_shift).float() \
+                if abs(shift) > 1e-3 else piece.float()
+        semitones.append(shift)
+        pieces.append(torch.as_tensor(cache[key]).flatten())
+    masks, owner, parts = note_masks(np.asarray([[n.onset, n.offset] for n in content_notes.notes]), n_frames=n_frames,
+                                     hop_length=cfg.hop_length, sample_rate=rate, fade=cfg.guide_fade,
+                                     attack=cfg.guide_attack)
+    if masks.shape[0] == 0:
+        raise ConfigError("guide=notes: no content note lies inside the clip; use --guide none")
+    mass = masks.sum(1)
+    return NoteGuide(masks=masks.to(content.device), weights=(mass / mass.sum()).to(content.device),
+                     content_notes=content_notes, style_notes=style_notes, chosen=chosen, semitones=semitones,
+                     pieces=pieces, owner=owner, parts=parts, hop_length=cfg.hop_length, sample_rate=rate,
+                     attack=cfg.guide_attack)
