@@ -11,15 +11,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 import warnings
 from typing import Any, Sequence
 
-from . import attempts, evaluate, runs, speed, transfer
-from . import audio as A
+# Only what parsing needs is imported here: torch and the modules built on it load when a command
+# runs, so that `--help` answers at once.
+from . import attempts
 from .config import TransferConfig
 from .errors import ConfigError, LabError
-from .optim import pick_device, tune_allocator
+
+DEFAULT_OUT = "outputs"  # labutils.runs.DEFAULT_OUT, without importing torch to learn it
+SPLITS = ("bundled", "dev", "test")  # labutils.evaluate.SPLITS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,23 +93,38 @@ def _parse_betas(text: str) -> list[float]:
     return betas
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field, grouped: shared by every attempt, then each attempt's own."""
-    shared = {f.name for f in dataclasses.fields(TransferConfig)}
-    groups = {"shared": parser.add_argument_group("options of every attempt")}
+def _help(name: str, shared: set[str]) -> str:
+    """A field's meaning; where attempts give one name different meanings, each says its own."""
+    if name in shared:
+        return _fields()[name].metadata.get("help", "")
+    meanings: dict[str, list[str]] = {}
     for a in attempts.ATTEMPTS.values():
-        groups[a.name] = parser.add_argument_group(f"options of {a.name} only")
+        for f in dataclasses.fields(a.config):
+            if f.name == name:
+                meanings.setdefault(f.metadata.get("help", ""), []).append(a.name)
+    if len(meanings) == 1:
+        return next(iter(meanings))
+    return "; ".join(f"{', '.join(who)}: {text}" for text, who in meanings.items())
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field, grouped: shared by every attempt, then each attempt's own, then
+    those a few attempts share (one heading per set of attempts)."""
+    shared = {f.name for f in dataclasses.fields(TransferConfig)}
+    groups = {("*",): parser.add_argument_group("options of every attempt")}
+    for a in attempts.ATTEMPTS.values():
+        groups[(a.name,)] = parser.add_argument_group(f"options of {a.name} only")
     for name, f in _fields().items():
         meta = f.metadata
-        owners = _owners(name)
-        group = groups["shared"] if name in shared else (
-            groups[owners[0]] if len(owners) == 1 else parser.add_argument_group(f"options of {', '.join(owners)}"))
+        owners = tuple(_owners(name))
+        key = ("*",) if name in shared else owners
+        if key not in groups:
+            groups[key] = parser.add_argument_group(f"options of {', '.join(owners)}")
+        group = groups[key]
         extra = f"; one of {', '.join(meta['choices'])}" if "choices" in meta else ""
         if name == "beta":
             extra += "; a comma list (0.001,0.01,0.1) makes one result per value"
-        if len(owners) > 1 and name not in shared:
-            extra += f" [{', '.join(owners)}]"
-        helptext = f"{meta.get('help', '')}{extra} (default: {_defaults(name)})".replace("%", "%%")
+        helptext = f"{_help(name, shared)}{extra} (default: {_defaults(name)})".replace("%", "%%")
         if str(f.type) == "bool":
             group.add_argument(_flag(f), dest=name, default=None, action=argparse.BooleanOptionalAction,
                                help=helptext)
@@ -162,6 +181,8 @@ def _configs_for(args: argparse.Namespace, methods: list[str]) -> dict[str, Tran
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from . import evaluate, runs
+
     methods = [m for m in args.methods.split(",") if m] if args.methods else attempts.names()
     configs = _configs_for(args, methods)
     runs.check_out_dir(args.out)
@@ -186,6 +207,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_examples(args: argparse.Namespace) -> int:
+    from . import audio as A
+
     clips = A.catalog()
     print(f"{'name':<20} {'seconds':>7}  {'instrument':<11} {'kind':<9} source")
     for clip in clips.values():
@@ -197,6 +220,9 @@ def _cmd_examples(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
+    from . import runs, transfer
+    from .optim import pick_device
+
     cfg, betas = _config_from(args)
     runs.check_out_dir(args.out)
     content, style, names = transfer.load_pair(args.content, args.style, cfg)
@@ -219,6 +245,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import speed, transfer
+
     cfg, betas = _config_from(args)
     content, style, _ = transfer.load_pair(args.content, args.style, cfg)
     report = speed.speed_benchmark(args.method, content, style, cfg, steps=args.repeat, betas=betas,
@@ -233,7 +261,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from . import sweep
+    from . import runs, sweep
 
     if args.resume is None and not args.grid:
         raise ConfigError("sweep needs --grid \"field=v1,v2 other=v3\" (or --resume FOLDER)")
@@ -268,6 +296,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    from . import runs
+
     rows = runs.list_runs(args.out)
     if not rows:
         print(f"no runs under {args.out}/ yet; start one with `python -m labutils transfer ...`")
@@ -275,6 +305,18 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         partial = "  (partial)" if row.get("partial") else ""
         print(f"{row['path']}  steps={row['steps']}  {row['wall_time_s']} s{partial}")
     return 0
+
+
+EXAMPLES = {
+    "transfer": """examples:
+  python -m labutils transfer --content moonlight_piano --style ode_violin --steps 300 --duration 3
+  python -m labutils transfer --content my_song.ogg --offset auto --style drums_loop --beta 0.001,0.01
+  python -m labutils transfer --method ddsp --content ode_piano --style ode_violin --dry-run
+  python -m labutils examples        (the bundled clip names)""",
+    "bench": """examples:
+  python -m labutils bench --method caracalla-roebel --json
+  python -m labutils bench --domain waveform --filters 128 --repeat 3""",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_examples)
     for name, func, helptext in (("transfer", _cmd_transfer, "run one attempt on a content and a style clip"),
                                  ("bench", _cmd_bench, "speed benchmark: time steps against the reference")):
-        p = sub.add_parser(name, help=helptext, description=helptext)
+        p = sub.add_parser(name, help=helptext, description=helptext, epilog=EXAMPLES[name],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--method", default="caracalla-roebel", help=f"one of {methods} (default: caracalla-roebel)")
         p.add_argument("--content", default="moonlight_piano" if name == "bench" else None,
                        required=name == "transfer", help="content clip: a path or a bundled clip name")
@@ -294,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                        required=name == "transfer", help="style clip: a path or a bundled clip name")
         p.set_defaults(func=func)
         if name == "transfer":
-            p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the run folder is made (default: outputs)")
+            p.add_argument("--out", default=DEFAULT_OUT, help="folder under which the run folder is made (default: outputs)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
         else:
             p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -308,13 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", help=f"comma list from {methods} (default: all)")
     p.add_argument("--benchmark", action="store_true",
                    help="quality benchmark: every triple of --split, mean scores and the calibration rows")
-    p.add_argument("--split", default="bundled", choices=evaluate.SPLITS,
+    p.add_argument("--split", default="bundled", choices=SPLITS,
                    help="with --benchmark: the 12 bundled triples, or dev/test of the rendered set "
                         "(`make benchmark-data`; scored with the instrument probe) (default: bundled)")
     p.add_argument("--triples", type=int, default=None, metavar="N", help="with --benchmark: the first N triples only")
     p.add_argument("--write-readme", metavar="README", default=None,
                    help="with --benchmark: also write the table into README's generated quality block")
-    p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the report folder is made (default: outputs)")
+    p.add_argument("--out", default=DEFAULT_OUT, help="folder under which the report folder is made (default: outputs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=_cmd_compare, method=None)
@@ -332,31 +375,57 @@ def build_parser() -> argparse.ArgumentParser:
                    "(running the same sweep again finds its folder too)")
     p.add_argument("--executor", default=None, help="where cells run: local (default) or dask://HOST:PORT "
                    "(a dask.distributed scheduler)")
-    p.add_argument("--out", default=str(runs.DEFAULT_OUT), help="folder under which the sweep folder is made (default: outputs)")
+    p.add_argument("--out", default=DEFAULT_OUT, help="folder under which the sweep folder is made (default: outputs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_flags(p)
     p.set_defaults(func=_cmd_sweep)
     p = sub.add_parser("runs", help="list past runs")
-    p.add_argument("--out", default=str(runs.DEFAULT_OUT))
+    p.add_argument("--out", default=DEFAULT_OUT, help="folder holding the run folders (default: outputs)")
     p.set_defaults(func=_cmd_runs)
     return parser
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a `timeout`, a closed terminal) raised where Ctrl-C would be, so that it ends a run the
+    same way: the steps done are saved as a partial run."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated("terminated (SIGTERM)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # the lab's own warnings (e.g. random weights offline) are printed as one "note:" line instead
     warnings.filterwarnings("ignore", category=UserWarning, module=r"labutils\..*")
-    tune_allocator()  # process-wide, explicit: see labutils.optim.tune_allocator
+    terminated = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        _on_sigterm(signum, frame)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (called from a test's thread): leave SIGTERM alone
+        previous = None
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        from .optim import tune_allocator
+
+        tune_allocator()  # process-wide, explicit: see labutils.optim.tune_allocator
+        code = args.func(args)
+        return 143 if terminated and code == 130 else code
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
-        print("error: interrupted before a run started; nothing was saved", file=sys.stderr)
-        return 130
+        what = "terminated" if terminated else "interrupted"
+        print(f"error: {what} before a run started; nothing was saved", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,23 @@ def _detached(params: list[torch.Tensor], single: bool) -> Any:
     return copies[0] if single else copies
 
 
+#: seconds between progress-bar updates when stderr is not a terminal (a piped log, a CI job)
+LOG_PROGRESS_EVERY_S = 30.0
+
+
+def _bar_options() -> dict[str, Any]:
+    """tqdm's options: live on a terminal; on a pipe or in a log file one line every
+    :data:`LOG_PROGRESS_EVERY_S` seconds instead of ten redraws a second."""
+    stream = sys.stderr
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        tty = False
+    if tty or "ipykernel" in sys.modules:
+        return {}
+    return {"mininterval": LOG_PROGRESS_EVERY_S, "maxinterval": LOG_PROGRESS_EVERY_S, "ascii": True}
+
+
 #: steps between copies of the losses to the host on CUDA (``optimise(sync_every=None)``)
 CUDA_SYNC_EVERY = 25
 _KEYS = ("total", "content", "style")
@@ -213,7 +230,7 @@ def optimise(
             rows.append({"step": step, "time": issued, **{k: v[i].tolist() for i, k in enumerate(_KEYS)}})
         return rows, None
 
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, **_bar_options())
     stopped, message, done, interrupted = False, "", 0, False
 
     def accept(rows: list[dict[str, Any]]) -> None:
@@ -222,7 +239,7 @@ def optimise(
         if rows:
             done = rows[-1]["step"]
             bar.update(len(rows))
-            bar.set_postfix(loss=f"{sum(rows[-1]['total']) / len(rows[-1]['total']):.4g}")
+            bar.set_postfix(loss=f"{sum(rows[-1]['total']) / len(rows[-1]['total']):.4g}", refresh=False)
 
     def nan_stop(bad: int) -> str:
         with torch.no_grad():

@@ -66,3 +66,87 @@ def test_bench_prints_json():
     report = json.loads(out.stdout)
     for key in ("ms_per_step", "peak_mem_mb", "reference_ms_per_step", "speedup"):
         assert report[key] > 0
+
+
+def test_help_imports_no_torch_and_says_each_meaning_once():
+    """`--help` needs the parser only: no torch (it took 6.9 s to print); each set of attempts has
+    one heading; a flag that means different things to two attempts says both; examples at the end."""
+    code = ("import sys, contextlib, io\n"
+            "from labutils.__main__ import main\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    try:\n"
+            "        main(['transfer', '--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "heavy = sorted(m for m in ('torch', 'matplotlib', 'librosa', 'transformers') if m in sys.modules)\n"
+            "print('HEAVY', heavy)\n"
+            "print(out.getvalue())\n")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout, out.stdout.splitlines()[0]
+    text = out.stdout
+    headings = [line for line in text.splitlines() if line.startswith("options of")]
+    assert len(headings) == len(set(headings)), headings
+    flat = " ".join(text.split())
+    assert "vgg19: VGG layers for the content loss; wav2vec2: encoder layers" in flat
+    assert "caracalla-roebel: stacked random conv layers" in flat and "ddsp: MLP blocks of the decoder" in flat
+    assert "wav2vec2: auto (the Hugging Face model" in flat
+    assert "examples:" in text and "python -m labutils transfer --content" in text
+
+
+def test_sigterm_saves_the_steps_done_as_a_partial_run(tmp_path):
+    """A `timeout` or a closed terminal sends SIGTERM: the run ends as with Ctrl-C, its steps saved."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "labutils", "transfer", "--content", "moonlight_piano",
+                             "--style", "ode_violin", "--steps", "100000", "--duration", "0.5", "--sample-rate",
+                             "8000", "--n-fft", "128", "--hop", "64", "--filters", "4", "--kernel-sizes", "3,5",
+                             "--out", str(tmp_path)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, seen = time.time() + 120, ""
+        # the progress bar appears when the loop begins (after the set-up); give it a few steps more
+        while time.time() < deadline and proc.poll() is None and "%|" not in seen:
+            seen += os.read(proc.stderr.fileno(), 4096).decode(errors="replace")
+        assert "%|" in seen, f"the run never started: {seen}"
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, seen + stderr
+    folder = Path(stdout.strip().splitlines()[-1])
+    record = json.loads((folder / "config.json").read_text())
+    assert record["partial"] and record["interrupted"] and record["steps_done"] >= 1, record
+    assert (folder / "result.wav").is_file()
+
+
+def test_progress_in_a_piped_log_is_a_few_lines(capsys):
+    """tqdm on a pipe: not ten redraws a second but one line every LOG_PROGRESS_EVERY_S seconds."""
+    import torch
+
+    from labutils import optim
+
+    x = torch.zeros(3)
+    start = __import__("time").perf_counter()
+
+    def slow_loss(p):
+        __import__("time").sleep(0.004)
+        total = (p - 1).square().sum().reshape(1)
+        return {"total": total, "content": total, "style": total * 0}
+
+    optim.optimise(x, slow_loss, steps=300, progress=True)
+    seconds = __import__("time").perf_counter() - start
+    err = capsys.readouterr().err
+    redraws = err.count("\r") + err.count("\n")
+    assert seconds > 1.0 and redraws <= 4, (redraws, err[-300:])
