@@ -443,6 +443,13 @@ SUBSET_SMALL = {"instruments": ["piano", "violin", "flute", "trumpet"],
                 "dev": ["piano", "flute"], "test": ["violin", "trumpet"], "per_style": 2}
 
 LICENCE = "compositions: public domain; FluidR3_GM soundfont: MIT (Frank Wen)"
+# The second sound source: the benchmark melodies (not the probe's training pieces) on the same
+# instruments through another soundfont, for the split "test-musescore" (the test triples, its clips).
+# Nothing is tuned or trained on it. Debian: musescore-general-soundfont.
+SOUNDFONT2 = Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3")
+SOUNDFONT2_NAME = "musescore"
+LICENCE2 = "MuseScore General soundfont: MIT (S. Christian Collins)"
+SOUNDFONT_NAMES = {"fluidr3": "FluidR3_GM", SOUNDFONT2_NAME: "MuseScore_General"}
 
 
 def bench_dir():
@@ -477,13 +484,17 @@ def write_timeline(pieces, program, path):
     mid.save(path)
 
 
-def render_instrument(instrument, pieces, tmp, sr):
+def render_instrument(instrument, pieces, tmp, sr, soundfont=SOUNDFONT):
     """Render every piece on one instrument -> list of mono float arrays of CLIP_SECONDS."""
     program = BENCH_INSTRUMENTS[instrument][0]
-    mid, wav = Path(tmp) / f"{instrument}.mid", Path(tmp) / f"{instrument}.wav"
+    tag = Path(soundfont).stem
+    mid, wav = Path(tmp) / f"{instrument}-{tag}.mid", Path(tmp) / f"{instrument}-{tag}.wav"
     write_timeline(pieces, program, mid)
-    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-O", "float", "-F", str(wav), "-r", str(sr),
-                    str(SOUNDFONT), str(mid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # An sf3 soundfont's samples are Ogg Vorbis: decoding all of them at load takes ~20 s, so load
+    # only those of the program played (output unchanged; the sf2 render keeps its old command).
+    lazy = ["-o", "synth.dynamic-sample-loading=1"] if Path(soundfont).suffix == ".sf3" else []
+    subprocess.run(["fluidsynth", "-ni", *lazy, "-g", "0.8", "-O", "float", "-F", str(wav), "-r", str(sr),
+                    str(soundfont), str(mid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     x, got = sf.read(wav, always_2d=True, dtype="float64")
     assert got == sr, (wav, got)
     x = to_mono(x)
@@ -522,8 +533,18 @@ def midi_notes(notes):
     return [[round(s, 4), round(s + d, 4), int(p), int(v)] for s, d, p, v in sorted(notes)]
 
 
-def render_benchmark(out, *, subset="full", sr=SR, jobs=2):
-    """Render the benchmark set into ``out`` and write out/catalog.json; returns the catalog."""
+def second_source_triples(triples):
+    """The same triples, every clip name pointing at its second-soundfont rendering."""
+    return [{k: f"{v}_{SOUNDFONT2_NAME}" for k, v in t.items()} for t in triples]
+
+
+def render_benchmark(out, *, subset="full", sr=SR, jobs=2, second=None):
+    """Render the benchmark set into ``out`` and write out/catalog.json; returns the catalog.
+
+    ``second``: also render the benchmark melodies with :data:`SOUNDFONT2` (split
+    "test-musescore"); None = when that soundfont is installed."""
+    if second is None:
+        second = SOUNDFONT2.is_file()
     small = subset == "small"
     instruments = SUBSET_SMALL["instruments"] if small else list(BENCH_INSTRUMENTS)
     melodies = SUBSET_SMALL["melodies"] if small else list(BENCH_MELODIES)
@@ -541,10 +562,13 @@ def render_benchmark(out, *, subset="full", sr=SR, jobs=2):
         pieces.append(secs)
 
     out = Path(out)
-    for folder in ("clips", "train"):
+    for folder in ("clips", "train") + ((f"clips-{SOUNDFONT2_NAME}",) if second else ()):
         (out / folder).mkdir(parents=True, exist_ok=True)
+    n_bench = sum(role == "benchmark" for role, *_ in table)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=jobs) as pool:
         rendered = dict(zip(instruments, pool.map(lambda i: render_instrument(i, pieces, tmp, sr), instruments)))
+        rendered2 = (dict(zip(instruments, pool.map(
+            lambda i: render_instrument(i, pieces[:n_bench], tmp, sr, SOUNDFONT2), instruments))) if second else {})
 
     clips = []
     for instrument in instruments:
@@ -557,18 +581,33 @@ def render_benchmark(out, *, subset="full", sr=SR, jobs=2):
             sf.write(out / file, (PEAK * x / peak).astype(np.float32), sr, subtype="PCM_16")
             clips.append({"name": clip_name, "file": file, "instrument": instrument, "melody": name, "role": role,
                           "monophonic": mono, "duration": CLIP_SECONDS, "sample_rate": sr,
-                          "notes": midi_notes(secs)})
+                          "soundfont": SOUNDFONT_NAMES["fluidr3"], "notes": midi_notes(secs)})
+    for instrument in rendered2:
+        for (role, name, _notes, _bpm, mono, _source), x, secs in zip(table, rendered2[instrument], pieces):
+            clip_name = f"{name}_{instrument}_{SOUNDFONT2_NAME}"
+            file = f"clips-{SOUNDFONT2_NAME}/{clip_name}.wav"
+            peak = np.abs(x).max()
+            if peak < 1e-4:
+                raise RuntimeError(f"{clip_name}: silent ({SOUNDFONT2})")
+            sf.write(out / file, (PEAK * x / peak).astype(np.float32), sr, subtype="PCM_16")
+            clips.append({"name": clip_name, "file": file, "instrument": instrument, "melody": name,
+                          "role": f"benchmark-{SOUNDFONT2_NAME}", "monophonic": mono, "duration": CLIP_SECONDS,
+                          "sample_rate": sr, "soundfont": SOUNDFONT_NAMES[SOUNDFONT2_NAME], "notes": midi_notes(secs)})
+    splits = {s: {"style_instruments": styles[s], "soundfont": SOUNDFONT_NAMES["fluidr3"],
+                  "triples": split_triples(styles[s], instruments, melodies, per_style[s])} for s in ("dev", "test")}
+    if second:
+        splits[f"test-{SOUNDFONT2_NAME}"] = {"style_instruments": styles["test"],
+                                             "soundfont": SOUNDFONT_NAMES[SOUNDFONT2_NAME],
+                                             "triples": second_source_triples(splits["test"]["triples"])}
     catalog = {
         "version": BENCH_VERSION, "subset": subset, "sample_rate": sr, "clip_seconds": CLIP_SECONDS,
-        "licence": LICENCE,
+        "licence": LICENCE + ("; " + LICENCE2 if second else ""),
         "instruments": {i: {"program": BENCH_INSTRUMENTS[i][0], "family": BENCH_INSTRUMENTS[i][1],
                             "gm_name": GM_NAMES[BENCH_INSTRUMENTS[i][0]]} for i in instruments},
         "melodies": {name: {"role": role, "monophonic": mono, "source": source}
                      for role, name, _n, _b, mono, source in table},
         "clips": clips,
-        "splits": {s: {"style_instruments": styles[s],
-                       "triples": split_triples(styles[s], instruments, melodies, per_style[s])}
-                   for s in ("dev", "test")},
+        "splits": splits,
     }
     (out / "catalog.json").write_text(json.dumps(catalog, indent=2) + "\n")
     return catalog
@@ -581,19 +620,32 @@ def benchmark_main(argv):
     parser.add_argument("--subset", choices=["full", "small"], default="full", help="small: 4 instruments x 3 melodies (tests)")
     parser.add_argument("--sample-rate", type=int, default=SR)
     parser.add_argument("--jobs", type=int, default=2, help="FluidSynth renders in parallel")
+    parser.add_argument("--second-source", choices=["auto", "yes", "no"], default="auto",
+                        help=f"also render the benchmark melodies with {SOUNDFONT2} (split test-{SOUNDFONT2_NAME}); "
+                             "auto: when it is installed")
     args = parser.parse_args(argv)
+    if args.second_source == "yes" and not SOUNDFONT2.is_file():
+        sys.exit(f"{SOUNDFONT2} not found: install it with `sudo apt-get install musescore-general-soundfont`, "
+                 f"then run `make benchmark-data` again")
+    if args.second_source == "auto" and not SOUNDFONT2.is_file():
+        print(f"note: {SOUNDFONT2} not found, so the split test-{SOUNDFONT2_NAME} is not rendered "
+              f"(`sudo apt-get install musescore-general-soundfont`)", file=sys.stderr)
     if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
         missing = "fluidsynth" if shutil.which("fluidsynth") is None else str(SOUNDFONT)
         sys.exit(f"{missing} not found: install it with `sudo apt-get install fluidsynth fluid-soundfont-gm`, "
                  f"then run `make benchmark-data` again")
     out = args.out or bench_dir()
     t0 = time.perf_counter()
-    cat = render_benchmark(out, subset=args.subset, sr=args.sample_rate, jobs=args.jobs)
+    cat = render_benchmark(out, subset=args.subset, sr=args.sample_rate, jobs=args.jobs,
+                           second=None if args.second_source == "auto" else args.second_source == "yes")
     counts = {role: sum(c["role"] == role for c in cat["clips"]) for role in ("benchmark", "train")}
+    second = sum(c["role"] == f"benchmark-{SOUNDFONT2_NAME}" for c in cat["clips"])
     print(f"{counts['benchmark']} benchmark clips ({len(cat['instruments'])} instruments x "
           f"{counts['benchmark'] // len(cat['instruments'])} melodies), {counts['train']} probe-training clips, "
-          f"{len(cat['splits']['dev']['triples'])} dev / {len(cat['splits']['test']['triples'])} test triples "
-          f"-> {out / 'catalog.json'} in {time.perf_counter() - t0:.1f} s")
+          f"{len(cat['splits']['dev']['triples'])} dev / {len(cat['splits']['test']['triples'])} test triples"
+          + (f", {second} clips and {len(cat['splits'][f'test-{SOUNDFONT2_NAME}']['triples'])} test-{SOUNDFONT2_NAME} "
+             f"triples from the second soundfont" if second else "")
+          + f" -> {out / 'catalog.json'} in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

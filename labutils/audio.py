@@ -65,7 +65,7 @@ def benchmark_triples(*, data_dir: Path | str | None = None) -> list[dict[str, s
 # --------------------------------------------------------------------------------------------
 # The rendered quality-benchmark set (issue 12): made on demand by `make benchmark-data`
 # --------------------------------------------------------------------------------------------
-BENCHMARK_SPLITS = ("dev", "test")
+BENCHMARK_SPLITS = ("dev", "test", "test-musescore")  # the last: test's triples through a second soundfont
 
 
 def benchmark_dir() -> Path:
@@ -106,9 +106,10 @@ def benchmark_clips(*, role: str = "benchmark", root: Path | str | None = None) 
 
 
 def benchmark_set(split: str, *, root: Path | str | None = None) -> list[dict]:
-    """The (content, style, truth) triples of one split, "dev" or "test", of the rendered set.
+    """The (content, style, truth) triples of one split, "dev", "test" or "test-musescore", of the rendered set.
 
-    Test triples' style instruments appear in no dev triple. Each triple is a dict:
+    Test triples' style instruments appear in no dev triple. "test-musescore" holds the test
+    triples rendered with another soundfont (MuseScore General), on which nothing is trained. Each triple is a dict:
     ``content``, ``style``, ``truth`` (paths), ``content_name``, ``style_name``, ``truth_name``,
     ``content_instrument``, ``style_instrument`` (= the truth's), ``content_melody``,
     ``style_melody``, ``monophonic`` (the content melody is one line, so f0 agreement applies),
@@ -122,6 +123,9 @@ def benchmark_set(split: str, *, root: Path | str | None = None) -> list[dict]:
         raise AudioError(f"split={split!r}: the benchmark has the splits {', '.join(BENCHMARK_SPLITS)}")
     root = Path(root) if root is not None else benchmark_dir()
     cat = benchmark_catalog(root=root)
+    if split not in cat["splits"]:
+        raise AudioError(f"{root / 'catalog.json'}: the rendered set has no split {split!r}; install its soundfont "
+                         f"(`apt-get install musescore-general-soundfont`) and run `make benchmark-data` again")
     clips = {c["name"]: c for c in cat["clips"]}
     out = []
     for t in cat["splits"][split]["triples"]:

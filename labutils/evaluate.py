@@ -33,7 +33,7 @@ TABLE_KEYS = ("chroma_to_content", "mfcc_to_style", "mfcc_to_style_content", "mf
 # the yardstick's columns: success first, then melody kept, then timbre moved
 YARDSTICK_KEYS = ("success", "probe_style_prob", "chroma_to_content", "pitch_to_content", "logmel_closed_truth",
                   "lsd_to_truth_db", "timbre_gain_truth")
-SPLITS = ("bundled", "dev", "test")
+SPLITS = ("bundled", "dev", "test", "test-musescore")  # the last: the test triples through a second soundfont
 
 
 @dataclass
@@ -203,7 +203,8 @@ def _write_csv(path: Path, scores: dict[str, dict[str, float]]) -> None:
 
 
 def load_split(split: str) -> list[dict[str, Any]]:
-    """The triples of a split: "bundled" (data/catalog.json) or "dev"/"test" of the rendered set.
+    """The triples of a split: "bundled" (data/catalog.json) or "dev"/"test"/"test-musescore" of the
+    rendered set (the last: the test triples rendered with the MuseScore General soundfont).
 
     Notebook: notebooks/04_compare.ipynb
     """

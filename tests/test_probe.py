@@ -77,6 +77,20 @@ def test_render_writes_clips_and_two_disjoint_splits(small_set: Path):
             assert 0 < x.numel() <= 6 * SR and float(x.abs().max()) > 0.5
 
 
+def test_second_soundfont_split_has_the_test_triples_and_their_scores(small_set: Path):
+    if not Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3").is_file():
+        pytest.skip("the MuseScore General soundfont is missing: apt-get install musescore-general-soundfont")
+    test, second = A.benchmark_set("test", root=small_set), A.benchmark_set("test-musescore", root=small_set)
+    assert len(second) == len(test)
+    for a, b in zip(test, second):
+        assert b["truth_name"] == a["truth_name"] + "_musescore" and b["style_instrument"] == a["style_instrument"]
+        assert b["content_notes"] == a["content_notes"] and b["truth_notes"] == a["truth_notes"]
+        x, y = (A.load(t["truth"], sample_rate=SR, duration=SECONDS) for t in (a, b))
+        assert float((x - y).abs().max()) > 0.1                               # another recording of the same notes
+    train = {c["name"] for c in A.benchmark_clips(role="train", root=small_set)}
+    assert train and not any(name.endswith("_musescore") for name in train)  # the probe never hears it
+
+
 def test_missing_set_says_to_run_make_benchmark_data(tmp_path: Path):
     with pytest.raises(AudioError, match="make benchmark-data"):
         A.benchmark_set("test", root=tmp_path)
