@@ -23,7 +23,6 @@ from .config import TransferConfig
 from .errors import ConfigError, LabError
 
 DEFAULT_OUT = "outputs"  # labutils.runs.DEFAULT_OUT, without importing torch to learn it
-SPLITS = ("bundled", "dev", "test")  # labutils.evaluate.SPLITS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,6 +123,12 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         extra = f"; one of {', '.join(meta['choices'])}" if "choices" in meta else ""
         if name == "beta":
             extra += "; a comma list (0.001,0.01,0.1) makes one result per value"
+        if name == "duration":
+            shortest: dict[str, list[str]] = {}
+            for a in attempts.ATTEMPTS.values():
+                shortest.setdefault(f"{a.config.min_seconds:g} s", []).append(a.name)
+            extra += "; a shorter clip is refused: at least " + (next(iter(shortest)) if len(shortest) == 1 else
+                                                                 ", ".join(f"{v} for {', '.join(w)}" for v, w in shortest.items()))
         helptext = f"{_help(name, shared)}{extra} (default: {_defaults(name)})".replace("%", "%%")
         if str(f.type) == "bool":
             group.add_argument(_flag(f), dest=name, default=None, action=argparse.BooleanOptionalAction,
@@ -183,6 +188,8 @@ def _configs_for(args: argparse.Namespace, methods: list[str]) -> dict[str, Tran
 def _cmd_compare(args: argparse.Namespace) -> int:
     from . import evaluate, runs
 
+    if args.split not in evaluate.SPLITS:
+        raise ConfigError(f"--split {args.split!r}: choose one of {', '.join(evaluate.SPLITS)}")
     methods = [m for m in args.methods.split(",") if m] if args.methods else attempts.names()
     configs = _configs_for(args, methods)
     runs.check_out_dir(args.out)
@@ -219,17 +226,43 @@ def _cmd_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+#: a run expected to take longer than this (seconds) gets its estimate printed before it goes on
+ESTIMATE_ABOVE_S = 60.0
+
+
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from . import runs, transfer
+    from . import runs, speed, transfer
     from .optim import pick_device
 
     cfg, betas = _config_from(args)
-    runs.check_out_dir(args.out)
+    if not args.dry_run:
+        runs.check_out_dir(args.out)
     content, style, names = transfer.load_pair(args.content, args.style, cfg)
+    for line in names.get("notes", []):
+        print(f"note: {line}", file=sys.stderr)
     device = pick_device(cfg.device)
+    if args.dry_run:
+        est = speed.estimate(args.method, content, style, cfg, betas=betas)
+        print(f"{args.method}: {names['content']} in the style of {names['style']} on {device}: {est.text()}")
+        return 0
     print(f"{args.method}: {names['content']} in the style of {names['style']}, {cfg.steps} steps on {device}",
           file=sys.stderr)
-    result = transfer.solve(args.method, content, style, cfg, betas=betas, progress=not args.quiet)
+    said = []
+
+    def say_estimate(info: Any, spec: Any) -> None:
+        # after the first steps of the run itself: the same sum as `--dry-run`, from this run's steps
+        if said:
+            return
+        said.append(info.step)
+        per_step = info.elapsed / info.step
+        left = per_step * (info.steps - info.step)
+        if info.elapsed + left > ESTIMATE_ABOVE_S:
+            print(f"estimate: {info.steps} steps x {per_step:.2f} s per step measured = about "
+                  f"{speed.duration_text(info.steps * per_step)} on this machine (Ctrl-C keeps the steps done)",
+                  file=sys.stderr)
+
+    result = transfer.solve(args.method, content, style, cfg, betas=betas, progress=not args.quiet,
+                            callback=say_estimate, every=3, preview_every=10**9)
     result.names = names
     if result.weights.get("note"):
         print(f"note: {result.weights['note']}", file=sys.stderr)
@@ -339,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "transfer":
             p.add_argument("--out", default=DEFAULT_OUT, help="folder under which the run folder is made (default: outputs)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+            p.add_argument("--dry-run", action="store_true",
+                           help="only say how long the run would take here (times a few steps; saves nothing)")
         else:
             p.add_argument("--json", action="store_true", help="print one JSON object")
             p.add_argument("--repeat", type=int, default=5, help="timed steps, after 2 warm-up steps (default: 5)")
@@ -351,8 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", help=f"comma list from {methods} (default: all)")
     p.add_argument("--benchmark", action="store_true",
                    help="quality benchmark: every triple of --split, mean scores and the calibration rows")
-    p.add_argument("--split", default="bundled", choices=SPLITS,
-                   help="with --benchmark: the 12 bundled triples, or dev/test of the rendered set "
+    p.add_argument("--split", default="bundled", metavar="SPLIT",
+                   help="with --benchmark: bundled (the 12 bundled triples), or a split of the rendered set, "
+                        "dev, test, ... (labutils.evaluate.SPLITS; checked when the command runs) "
                         "(`make benchmark-data`; scored with the instrument probe) (default: bundled)")
     p.add_argument("--triples", type=int, default=None, metavar="N", help="with --benchmark: the first N triples only")
     p.add_argument("--write-readme", metavar="README", default=None,

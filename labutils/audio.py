@@ -149,6 +149,9 @@ def resolve(source: str | Path) -> tuple[Path, str]:
 
     A string naming an existing file wins; otherwise it is looked up in the catalog.
     """
+    if not str(source).strip():
+        raise AudioError("no clip given (an empty name); give a bundled clip name (`python -m labutils examples`) "
+                         "or the path of an audio file")
     path = Path(source).expanduser()
     if path.exists():
         return path, _slug(path.stem)
@@ -226,6 +229,35 @@ def load(
     return _finish(audio, name=str(path), sample_rate=sample_rate, min_duration=min_duration, normalise=normalise)
 
 
+def loudest_offset(source: str | Path, *, duration: float, hop_seconds: float = 0.05) -> float:
+    """Where the loudest ``duration`` seconds of a file start, in seconds (``offset="auto"``).
+
+    The whole file is read at its own rate and downmixed; the energy of ``hop_seconds`` blocks is
+    summed over every window of ``duration`` seconds, and the window with the most energy wins
+    (the first of equals). A file shorter than ``duration`` gives 0.
+
+    Notebook: notebooks/00_listening_to_spectrograms.ipynb
+    """
+    path, _ = resolve(source)
+    if not duration > 0:
+        raise AudioError(f"{path}: duration must be > 0 seconds to find the loudest window (got {duration})")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(f"{path}: cannot be read as audio ({reason}); convert it to wav, flac, ogg or mp3 "
+                         f"(e.g. `ffmpeg -i IN out.wav`)") from None
+    mono = np.nan_to_num(data.mean(axis=1).astype(np.float64))
+    hop = max(1, int(round(hop_seconds * rate)))
+    blocks = mono[: mono.size // hop * hop].reshape(-1, hop)
+    width = int(round(duration * rate / hop))
+    if blocks.shape[0] <= width:
+        return 0.0
+    energy = np.concatenate([[0.0], np.cumsum(np.square(blocks).sum(axis=1))])
+    windows = energy[width:] - energy[:-width]
+    return float(int(np.argmax(windows)) * hop / rate)
+
+
 def _finish(audio: torch.Tensor, *, name: str, sample_rate: int, min_duration: float | None, normalise: bool) -> torch.Tensor:
     peak = float(audio.abs().max()) if audio.numel() else 0.0
     if peak < SILENCE_PEAK:
@@ -233,7 +265,8 @@ def _finish(audio: torch.Tensor, *, name: str, sample_rate: int, min_duration: f
     seconds = audio.numel() / sample_rate
     if min_duration is not None and seconds < min_duration:
         raise AudioError(
-            f"{name}: the clip lasts {seconds:.3f} s but at least {min_duration:g} s are needed; use a longer clip"
+            f"{name}: the clip lasts {seconds:.3f} s but at least {min_duration:g} s are needed; use a longer clip "
+            f"(or a smaller offset)"
         )
     if normalise:
         audio = audio / peak

@@ -33,13 +33,22 @@ class TransferConfig:
     init: str = _f("content", "where the generated clip starts", choices=("content", "noise"))
     seed: int = _f(0, "seed for noise initialisation and Griffin-Lim phase", min=0, max=2**31 - 1)
     sample_rate: int = _f(44100, "sample rate the clips are loaded at (Hz)", min=4000, max=192000)
-    duration: float = _f(5.0, "seconds of each clip used (trimmed or zero-padded)", min=0.1, max=60.0)
+    duration: float = _f(5.0, "seconds of each clip used, from its offset (a clip shorter than that is used whole, "
+                         "and the run says so; never padded)", min=0.1, max=60.0)
+    offset: str = _f("0", "where the content clip starts: seconds, or auto for its loudest --duration seconds")
+    style_offset: str = _f("0", "where the style clip starts: seconds, or auto for its loudest --duration seconds")
     n_fft: int = _f(512, "STFT frame size (samples)", min=16, max=8192)
     hop_length: int = _f(256, "STFT hop size (samples)", min=1, max=8192, cli="hop")
     griffin_lim_iters: int = _f(100, "Griffin-Lim iterations to turn a spectrogram back into sound", min=1, max=5000)
     device: str = _f("auto", "where to compute: auto picks CUDA when present", choices=("auto", "cpu", "cuda"))
 
     method = "base"
+    #: the shortest clip (seconds) this attempt is run on; a shorter content or style is refused
+    min_seconds = 0.5
+
+    def min_clip_seconds(self) -> float:
+        """The shortest usable clip: :attr:`min_seconds`, and never less than one STFT frame."""
+        return max(float(self.min_seconds), self.n_fft / self.sample_rate)
 
     def validate(self) -> "TransferConfig":
         """Check every field against its bounds and choices; raise one ConfigError naming the fix."""
@@ -67,6 +76,20 @@ class TransferConfig:
             raise ConfigError(f"hop_length={self.hop_length} is larger than n_fft={self.n_fft}; use a hop of at most n_fft")
         if self.alpha == 0 and self.beta == 0:
             raise ConfigError("alpha and beta are both 0: nothing to optimise; set --beta above 0")
+        for name in ("offset", "style_offset"):
+            value = str(getattr(self, name)).strip()
+            if value.lower() == "auto":
+                continue
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = float("nan")
+            if not (math.isfinite(seconds) and seconds >= 0):
+                raise ConfigError(f"{name}={value!r}: give seconds from the start (e.g. 12.5) or auto (the loudest "
+                                  f"--duration seconds) (flag --{name.replace('_', '-')})")
+        if self.duration < self.min_clip_seconds():
+            raise ConfigError(f"duration={self.duration:g}: {self.method} needs clips of at least "
+                              f"{self.min_clip_seconds():g} s (flag --duration)")
         return self
 
     def as_dict(self) -> dict[str, Any]:

@@ -90,6 +90,8 @@ def save(result: Any, *, out_dir: str | Path = DEFAULT_OUT, extra: dict[str, Any
             "method": result.method,
             "content": names.get("content"), "style": names.get("style"),
             "content_source": names.get("content_source"), "style_source": names.get("style_source"),
+            "content_offset_s": names.get("content_offset"), "style_offset_s": names.get("style_offset"),
+            **({"notes": names["notes"]} if names.get("notes") else {}),
             "config": config,
             "weights": result.weights,
             "device": result.device,

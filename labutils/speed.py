@@ -11,6 +11,7 @@ import os
 import platform
 import time
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -203,31 +204,69 @@ def speed_benchmark(
     return report
 
 
-def estimate_seconds(
+def duration_text(seconds: float) -> str:
+    """``"about 40 s"``, ``"about 5 min"``, ``"about 1.5 h"``: an estimate, rounded as one.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
+    if seconds < 90:
+        return f"about {max(1, round(seconds / 5) * 5 if seconds > 10 else round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+@dataclass
+class Estimate:
+    """A run's measured cost on this machine: ``setup + steps * per_step + decode`` seconds."""
+
+    method: str
+    steps: int
+    setup: float
+    per_step: float
+    decode: float
+
+    @property
+    def seconds(self) -> float:
+        return float(self.setup + self.steps * self.per_step + self.decode)
+
+    def for_steps(self, steps: int) -> "Estimate":
+        """The same measurement for another number of steps (a preview, a longer run)."""
+        return Estimate(self.method, int(steps), self.setup, self.per_step, self.decode)
+
+    def text(self) -> str:
+        return (f"{duration_text(self.seconds)} ({self.steps} steps x {self.per_step:.2f} s measured, "
+                f"+ {self.setup + self.decode:.1f} s set-up and decoding)")
+
+
+def estimate(
     method: str,
     content: torch.Tensor,
     style: torch.Tensor,
     config: TransferConfig,
     *,
     steps: int = 2,
-) -> float:
-    """How long ``method`` with ``config`` would take on this machine, in seconds, measured.
+    betas: Sequence[float] | None = None,
+) -> Estimate:
+    """How long ``method`` with ``config`` would take on this machine, measured: the one estimator
+    behind the panel's Estimate, the notebooks' timing tables and ``transfer --dry-run``.
 
     Builds the problem exactly as a run does (timed), takes one warm-up step and then ``steps``
-    timed steps (the median counts), and decodes once (Griffin-Lim or the decoder, timed):
-    ``setup + config.steps * per_step + decode``. It costs about ``steps + 1`` steps of the run,
-    so it is meant for the moment before pressing Run (the panel's Estimate button).
+    timed steps (the median counts), and decodes once (Griffin-Lim or the decoder, timed). The
+    number of steps is the attempt's own where it has one (``Problem.steps``), else
+    ``config.steps``. It costs about ``steps + 1`` steps of the run. An interrupt (Kernel >
+    Interrupt, Ctrl-C) during the timing is raised, not swallowed.
 
     Notebook: notebooks/03_caracalla_roebel.ipynb
     """
-    import time
-
     cfg = config.validate()
     start = time.perf_counter()
-    problem = attempts.get(method).build(content, style, cfg, None)
+    problem = attempts.get(method).build(content, style, cfg, betas)
     setup = time.perf_counter() - start
     out = optimise(problem.init, problem.loss_fn, steps=1 + max(1, steps), optimizer=cfg.optimizer, lr=problem.lr,
                    progress=False, update=problem.update)
+    if out.interrupted:
+        raise KeyboardInterrupt("interrupted while timing the steps")
     times = [row["time"] for row in out.history]
     per_step = sorted(b - a for a, b in zip(times, times[1:]))
     per_step_s = per_step[len(per_step) // 2] if per_step else (times[0] if times else 0.0)
@@ -236,7 +275,22 @@ def estimate_seconds(
         problem.decode(out.param)
     decode = time.perf_counter() - start
     total_steps = problem.steps if problem.steps is not None else cfg.steps
-    return float(setup + total_steps * per_step_s + decode)
+    return Estimate(method, int(total_steps), setup, per_step_s, decode)
+
+
+def estimate_seconds(
+    method: str,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    config: TransferConfig,
+    *,
+    steps: int = 2,
+) -> float:
+    """:func:`estimate` in seconds: ``setup + steps * per_step + decode``.
+
+    Notebook: notebooks/03_caracalla_roebel.ipynb
+    """
+    return estimate(method, content, style, config, steps=steps).seconds
 
 
 def duration_scaling(

@@ -128,20 +128,40 @@ def load_pair(content: str | Path | torch.Tensor, style: str | Path | torch.Tens
               config: TransferConfig) -> tuple[torch.Tensor, torch.Tensor, dict[str, str]]:
     """Load the content and style clips (paths, bundled names or tensors) as the config asks.
 
-    Returns ``(content (N,), style (M,), names)``; names holds short names and sources.
+    Each file is read from its offset (``config.offset`` for the content, ``config.style_offset``
+    for the style: seconds, or ``"auto"`` for the loudest ``config.duration`` seconds) for
+    ``config.duration`` seconds; a clip shorter than the attempt's minimum
+    (``config.min_clip_seconds()``) is refused with one line.
+
+    Returns ``(content (N,), style (M,), names)``; names holds short names, sources, the offsets
+    used (``content_offset``, ``style_offset``, seconds) and ``notes``: lines to show the user (a
+    clip that ended before ``duration``).
 
     Notebook: notebooks/03_caracalla_roebel.ipynb
     """
-    clips, names = [], {}
+    clips, names, notes = [], {}, []
+    shortest = config.min_clip_seconds()
     for role, src in (("content", content), ("style", style)):
         if isinstance(src, torch.Tensor):
-            clips.append(A.check(src, name=role, sample_rate=config.sample_rate))
+            clips.append(A.check(src, name=role, sample_rate=config.sample_rate, min_duration=shortest))
             names[role], names[f"{role}_source"] = role, "tensor"
         else:
             path, name = A.resolve(src)
-            clips.append(A.load(path, sample_rate=config.sample_rate, duration=config.duration, pad=False,
-                                min_duration=config.n_fft / config.sample_rate))
-            names[role], names[f"{role}_source"] = name, str(path)
+            asked = str(getattr(config, "offset" if role == "content" else "style_offset", "0")).strip()
+            if path.is_file() and asked.lower() == "auto":
+                offset = A.loudest_offset(path, duration=config.duration)
+            else:
+                offset = float(asked) if asked.lower() != "auto" else 0.0
+            clip = A.load(path, sample_rate=config.sample_rate, offset=offset, duration=config.duration, pad=False,
+                          min_duration=shortest)
+            clips.append(clip)
+            names[role], names[f"{role}_source"], names[f"{role}_offset"] = name, str(path), round(offset, 3)
+            seconds = clip.numel() / config.sample_rate
+            if seconds < config.duration - 0.01:
+                where = f" from {offset:g} s" if offset else ""
+                notes.append(f"{role} {name}: {seconds:.2f} s used{where}, not the {config.duration:g} s asked "
+                             f"(the clip ends there)")
+    names["notes"] = notes
     return clips[0], clips[1], names
 
 

@@ -37,7 +37,7 @@ import ipywidgets as W
 from matplotlib.figure import Figure
 
 from . import audio as A
-from . import attempts, plots, runs, transfer
+from . import attempts, plots, runs, speed, transfer
 from .config import TransferConfig
 from .errors import LabError
 
@@ -46,6 +46,8 @@ CONTROL_WIDTH = "390px"
 #: what the preview setting changes: at most these, so that a run takes about a minute
 PREVIEW_LIMITS = {"steps": 100, "sample_rate": 16000, "duration": 2.0}
 PREVIEW_TARGET_S = 60.0
+#: config fields shown beside the clip pickers (where the content and the style start)
+CLIP_CONTROLS = ("offset", "style_offset")
 
 
 def clock(seconds: float) -> str:
@@ -71,15 +73,11 @@ def progress_text(step: int, steps: int, elapsed: float, eta: float | None = Non
 
 
 def duration_text(seconds: float) -> str:
-    """``"about 40 s"``, ``"about 5 min"``, ``"about 1.5 h"``: an estimate, rounded as one.
+    """``"about 40 s"``, ``"about 5 min"``, ``"about 1.5 h"`` (:func:`labutils.speed.duration_text`).
 
     Notebook: notebooks/03_caracalla_roebel.ipynb
     """
-    if seconds < 90:
-        return f"about {max(1, round(seconds / 5) * 5 if seconds > 10 else round(seconds))} s"
-    if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} min"
-    return f"about {seconds / 3600:.1f} h"
+    return speed.duration_text(seconds)
 
 
 def status_text(result: Any, *, total: int, folder: Path | None = None) -> str:
@@ -201,10 +199,15 @@ class TransferPanel:
         self.stop_button.on_click(lambda _: self.stop())
         self.estimate_button.on_click(lambda _: self.estimate())
         self.preview.observe(self._on_preview, names="value")
-        grid = W.GridBox(list(self.controls.values()),
+        # where each clip starts (seconds or auto) sits beside its picker, not among the hyperparameters
+        beside = {name: self.controls[name] for name in CLIP_CONTROLS if name in self.controls}
+        for name, box in beside.items():
+            box.description, box.style, box.layout = "from (s)", {"description_width": "60px"}, W.Layout(width="150px")
+        grid = W.GridBox([c for n, c in self.controls.items() if n not in beside],
                          layout=W.Layout(grid_template_columns=f"repeat(2, {CONTROL_WIDTH})", grid_gap="2px 8px"))
         self.widget = W.VBox([
-            W.HBox([self.content, self.style]), grid,
+            W.HBox([self.content, *([beside["offset"]] if "offset" in beside else []),
+                    self.style, *([beside["style_offset"]] if "style_offset" in beside else [])]), grid,
             W.HBox([self.preview, self.estimate_button, self.estimate_label]),
             W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label]), self.status,
             W.HBox([self.loss_image, self.preview_image]), self.result_area,
@@ -418,23 +421,20 @@ class TransferPanel:
             self._estimator.join()
 
     def _estimate(self, cfg: TransferConfig, content, style) -> None:
-        from . import speed
-
         try:
-            seconds = speed.estimate_seconds(self.method, content, style, cfg, steps=2)
-            if self.preview.value and seconds > 1.5 * PREVIEW_TARGET_S and cfg.steps > 10:
-                # the preview should take about a minute: fewer steps, time scaled to match
-                steps = max(10, int(cfg.steps * PREVIEW_TARGET_S / seconds))
-                seconds *= steps / cfg.steps
+            est = speed.estimate(self.method, content, style, cfg, steps=2)
+            if self.preview.value and est.seconds > 1.5 * PREVIEW_TARGET_S and est.steps > 10 and "steps" in self.controls:
+                # the preview should take about a minute: fewer steps, the same measurement
+                room = max(PREVIEW_TARGET_S - est.setup - est.decode, 0.0)
+                steps = max(10, min(est.steps, int(room / max(est.per_step, 1e-9))))
+                est = est.for_steps(steps)
                 self._post("preview-steps", lambda: setattr(self.controls["steps"], "value", steps))
-                cfg = cfg.replace(steps=steps)
             stamp = time.strftime("%H:%M")
-            text = (f"<b>{duration_text(seconds)}</b> for {cfg.steps} steps on this machine "
-                    f"(measured at {stamp}: two steps timed, setup and decoding included)")
+            text = f"<b>{est.text()}</b> on this machine (measured at {stamp})"
         except LabError as exc:
-            text = f"<span style='color:#b00'>&#9888; {exc}</span>"
+            text = f"<span style='color:#b00'>&#9888; {html.escape(str(exc))}</span>"
         except Exception as exc:
-            text = f"<span style='color:#b00'>&#9888; could not time a step: {exc}</span>"
+            text = f"<span style='color:#b00'>&#9888; could not time a step: {html.escape(str(exc))}</span>"
 
         def show() -> None:
             self.estimate_label.value = text

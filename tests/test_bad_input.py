@@ -1,6 +1,7 @@
 """The lab tried with bad and unusual input through the CLI: one clear line, exit code 2, and
 nothing already in the output folder changed; valid unusual files just work."""
 import hashlib
+import re
 import os
 import subprocess
 import sys
@@ -139,3 +140,77 @@ def test_two_runs_started_in_the_same_second_write_two_folders(out):
         assert p.returncode == 0, stderr
         folders.append(stdout.strip().splitlines()[-1])
     assert folders[0] != folders[1] and all(Path(f).is_dir() for f in folders)
+
+
+# ----------------------------------------------------------------------- lengths that do what they say
+@pytest.mark.parametrize("role", ["content", "style"])
+def test_a_clip_shorter_than_the_rule_is_refused_in_cli_and_panel(tmp_path, out, role):
+    """A 0.2 s clip is below every attempt's minimum (0.5 s): one line naming the rule, exit 2; the
+    panel shows the same line and does not run."""
+    short = tmp_path / "short.wav"
+    sf.write(str(short), tone(seconds=0.2, rate=8000), 8000)
+    pair = {"content": "moonlight_piano", "style": "ode_violin", role: str(short)}
+    before = snapshot(out)
+    result = cli("transfer", "--content", pair["content"], "--style", pair["style"], "--out", str(out), *TINY)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "short.wav" in lines[0] and "lasts 0.200 s but at least 0.5 s are needed" in lines[0], lines
+    assert snapshot(out) == before
+
+    from labutils.config import CaracallaRoebelConfig
+    from labutils.widgets import TransferPanel
+
+    cfg = CaracallaRoebelConfig(steps=2, sample_rate=8000, duration=0.5, n_fft=128, hop_length=64, filters=4,
+                                kernel_sizes=(3, 5), device="cpu")
+    panel = TransferPanel("caracalla-roebel", config=cfg, out_dir=out, **{k: v for k, v in pair.items()})
+    panel.run()
+    assert not panel.running and panel.result is None
+    assert "lasts 0.200 s but at least 0.5 s are needed" in panel.status.value
+    assert snapshot(out) == before
+
+
+def test_duration_below_the_rule_and_beyond_the_clip(out):
+    result = cli("transfer", "--content", "moonlight_piano", "--style", "ode_violin", "--out", str(out),
+                 *TINY, "--duration", "0.2")
+    assert result.returncode == 2 and "needs clips of at least 0.5 s" in result.stderr, result.stderr
+    help_text = " ".join(cli("transfer", "--help").stdout.split())
+    assert "a shorter clip is refused: at least 0.5 s" in help_text and "zero-padded" not in help_text
+    # asking for more than the clip holds: the whole clip, and a line that says so
+    result = cli("transfer", "--content", "moonlight_piano", "--style", "ode_violin", "--out", str(out),
+                 *TINY, "--duration", "60")
+    assert result.returncode == 0, result.stderr
+    assert "note: content moonlight_piano: 5.00 s used, not the 60 s asked" in result.stderr
+
+
+def test_offset_seconds_and_auto_are_used_and_recorded(tmp_path, out):
+    """Your own track: --offset SECONDS or auto (the loudest window of --duration seconds)."""
+    from labutils import audio as A
+
+    rate = 8000
+    track = np.concatenate([0.01 * tone(seconds=3.0, rate=rate), tone(seconds=1.0, rate=rate),
+                            0.01 * tone(seconds=2.0, rate=rate)])
+    path = tmp_path / "my track.ogg"
+    sf.write(str(path), track, rate, format="OGG", subtype="VORBIS")
+    assert abs(A.loudest_offset(path, duration=1.0) - 3.0) <= 0.06
+    result = cli("transfer", "--content", str(path), "--offset", "auto", "--style", "ode_violin",
+                 "--style-offset", "1.5", "--out", str(out), *TINY)
+    assert result.returncode == 0, result.stderr
+    record = __import__("json").loads((Path(result.stdout.strip().splitlines()[-1]) / "config.json").read_text())
+    # the loudest 0.5 s (--duration of TINY) lies within the loud second at 3-4 s
+    assert 3.0 <= record["content_offset_s"] <= 3.5 and record["style_offset_s"] == 1.5
+    assert record["config"]["offset"] == "auto" and record["config"]["style_offset"] == "1.5"
+    for bad in ("-1", "loud"):
+        result = cli("transfer", "--content", str(path), "--offset", bad, "--style", "ode_violin", "--out", str(out),
+                     *TINY)
+        assert result.returncode == 2 and "offset=" in result.stderr and "auto" in result.stderr, result.stderr
+    result = cli("transfer", "--content", str(path), "--offset", "30", "--style", "ode_violin", "--out", str(out), *TINY)
+    assert result.returncode == 2 and "after offset 30" in result.stderr, result.stderr
+
+
+def test_dry_run_says_how_long_and_saves_nothing(out):
+    before = snapshot(out)
+    result = cli("transfer", "--content", "moonlight_piano", "--style", "ode_violin", "--out", str(out), *TINY,
+                 "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"about \d+ (s|min) \(2 steps x [\d.]+ s measured", result.stdout), result.stdout
+    assert snapshot(out) == before

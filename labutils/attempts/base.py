@@ -76,13 +76,13 @@ def prepare(content: torch.Tensor, style: torch.Tensor, cfg: TransferConfig,
     """The opening of every recipe. ``content: (N,)``, ``style: (M,)`` -> :class:`Setup`.
 
     Validates ``cfg``, picks the device, checks the betas and that both clips are usable and at
-    least one STFT frame long, moves them to the device, and seeds a CPU generator with
+    least ``cfg.min_clip_seconds()`` long (the attempt's minimum, never under one STFT frame), moves them to the device, and seeds a CPU generator with
     ``cfg.seed`` (library code never touches global random state).
     """
     cfg.validate()
     device = pick_device(cfg.device)
     betas = check_betas(betas, cfg)
-    min_dur = cfg.n_fft / cfg.sample_rate
+    min_dur = cfg.min_clip_seconds()  # the attempt's rule, as load_pair applies it to files
     content = A.check(content, name="content", sample_rate=cfg.sample_rate, min_duration=min_dur).to(device)
     style = A.check(style, name="style", sample_rate=cfg.sample_rate, min_duration=min_dur).to(device)
     return Setup(cfg=cfg, device=device, content=content, style=style, betas=betas,
