@@ -139,6 +139,10 @@ def spectrogram_grid(
     return fig
 
 
+#: a loss below this fraction of the largest one drawn counts as zero in :func:`loss_curve`
+LOSS_FLOOR = 1e-6
+
+
 def loss_curve(
     history: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]],
     *,
@@ -150,7 +154,10 @@ def loss_curve(
     """Loss against step on a log scale. ``history``: rows with "step" and loss lists (one value
     per batch item, ``item`` picks one), or ``{label: rows}`` for several runs (total only).
 
-    An empty history draws empty axes with a note; a one-step history draws points.
+    An empty history draws empty axes with a note; a one-step history draws points. A curve
+    starts at its first non-trivial value: a loss that starts at zero (the content loss of a
+    run that starts from the content) or at rounding noise below ``LOSS_FLOOR`` times the
+    largest loss drawn is left out until it rises, so the axis spans the losses' real range.
 
     Notebook: notebooks/03_caracalla_roebel.ipynb
     """
@@ -158,19 +165,24 @@ def loss_curve(
         fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
     fig = ax.figure
     runs = history if isinstance(history, Mapping) else {"": history}
-    drawn = False
+    curves = []
     for label, rows in runs.items():
         if not rows:
             continue
-        steps = [r["step"] for r in rows]
+        steps = np.array([r["step"] for r in rows], float)
         for key in (keys if len(runs) == 1 else ("total",)):
             if key not in rows[0]:
                 continue
             values = np.array([r[key][item] if isinstance(r[key], (list, tuple)) else r[key] for r in rows], float)
-            if np.any(values > 0):
-                ax.plot(steps, np.maximum(values, 1e-12), marker="o" if len(rows) == 1 else None,
-                        label=f"{label} {key}".strip())
-                drawn = True
+            curves.append((f"{label} {key}".strip(), steps, values))
+    finite = [v[np.isfinite(v)] for _, _, v in curves]
+    top = max((float(v.max()) for v in finite if v.size), default=0.0)
+    drawn = False
+    for name, steps, values in curves:
+        shown = np.where(np.isfinite(values) & (values > top * LOSS_FLOOR) & (values > 0), values, np.nan)
+        if np.any(np.isfinite(shown)):
+            ax.plot(steps, shown, marker="o" if np.isfinite(shown).sum() == 1 else None, label=name)
+            drawn = True
     if drawn:
         ax.set_yscale("log")
     else:

@@ -150,3 +150,16 @@ def test_progress_in_a_piped_log_is_a_few_lines(capsys):
     err = capsys.readouterr().err
     redraws = err.count("\r") + err.count("\n")
     assert seconds > 1.0 and redraws <= 4, (redraws, err[-300:])
+
+
+def test_ddsp_says_when_the_style_is_unpitched(tmp_path):
+    """A drum loop as attempt 4's style: a note about the style (not only about the content)."""
+    out = cli("transfer", "--method", "ddsp", "--content", "ode_flute", "--style", "drums_loop", "--steps", "2",
+              "--duration", "1", "--sample-rate", "16000", "--harmonics", "24", "--noise-bands", "33", "--hidden", "32",
+              "--fft-sizes", "1024,512,256,128", "--n-fft", "512", "--hop", "128", "--out", str(tmp_path), "--quiet")
+    assert out.returncode == 0, out.stderr
+    notes = [line for line in out.stderr.splitlines() if line.startswith("note:")]
+    assert any("style looks unpitched or polyphonic" in line for line in notes), out.stderr
+    assert not any("content looks polyphonic" in line for line in notes), out.stderr
+    record = json.loads((Path(out.stdout.strip().splitlines()[-1]) / "config.json").read_text())
+    assert "style looks unpitched" in record["weights"]["note"]

@@ -313,3 +313,18 @@ def test_stop_and_interrupt_while_a_cell_waits(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_loss_curve_starts_at_the_first_non_trivial_value():
+    """The content loss of a run that starts from the content begins near 1e-12: the log axis must
+    span the losses' real range, not 15 decades."""
+    import math
+
+    history = [{"step": s, "total": [1.0 / s], "content": [1e-13 if s == 1 else 1e-3 * s], "style": [1.0 / s]}
+               for s in range(1, 51)]
+    fig = Figure(layout="constrained")
+    ax = fig.add_subplot()
+    plots.loss_curve(history, ax=ax)
+    low, high = ax.get_ylim()
+    assert math.log10(high / low) < 4, (low, high)
+    assert len(ax.get_lines()) == 3

@@ -29,6 +29,11 @@ def control_hop(cfg: DDSPConfig) -> int:
     return max(1, round(cfg.sample_rate / cfg.frame_rate))
 
 
+#: said when the style is unpitched or polyphonic (notebook 05, "Where it fails")
+STYLE_NOTE = ("style looks unpitched or polyphonic: the harmonic synthesiser fitted to it learns no one "
+              "instrument's partials, and the result is a buzzing harmonic stack or filtered noise")
+
+
 def build(content: torch.Tensor, style: torch.Tensor, cfg: DDSPConfig,
           betas: Sequence[float] | None = None) -> Problem:
     """Set up attempt 4 on ``content: (N,)`` and ``style: (M,)``: analyse both, build the decoder.
@@ -105,7 +110,10 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: DDSPConfig,
                                  compression=DISPLAY_COMPRESSION)
         return spec.expand(batch, -1, -1)
 
-    note = "" if a_content.monophonic else dsp.POLYPHONY_NOTE + f" (monophony score {a_content.monophony:.2f})"
+    notes = [] if a_content.monophonic else [dsp.POLYPHONY_NOTE + f" (monophony score {a_content.monophony:.2f})"]
+    if not a_style.monophonic:  # a drum loop, a chord: the synthesiser has no one pitch to learn from
+        notes.append(STYLE_NOTE + f" (monophony score {a_style.monophony:.2f})")
+    note = "; ".join(notes)
     info = {"ddsp": {"octave_shift": shift, "control_hop": hop, "content": a_content.summary(),
                      "style": a_style.summary(), "parameters": sum(p.numel() for p in init),
                      **({"note": note} if note else {})}}
