@@ -278,3 +278,57 @@ class DDSPConfig(TransferConfig):
         if self.optimizer == "lbfgs" and self.crop_seconds > 0:
             raise ConfigError("optimizer=lbfgs needs the same loss at every call: add --crop-seconds 0 (whole clip)")
         return self
+
+_UNUSED_MOSAIC = "unused by mosaic"
+
+
+@dataclass
+class MosaicConfig(TransferConfig):
+    """Attempt 6: audio mosaicing (Driedger, Pratzlich and Muller 2015, "Let it Bee"): the content's
+    magnitude spectrogram rebuilt as a non-negative mix of the style's own frames (an NMF with the
+    templates fixed), the style's complex frames mixed the same way back to sound."""
+
+    steps: int = _f(30, "NMF iterations: KL multiplicative updates of the activations, the constraints between them",
+                    min=1, max=10000)
+    lr: float = _f(0.1, f"{_UNUSED_MOSAIC} (multiplicative updates have no step size)", min=1e-6, max=100.0, log=True)
+    alpha: float = _f(1.0, f"{_UNUSED_MOSAIC} (the one loss is the KL divergence to the content)", min=0.0, max=1e6)
+    beta: float = _f(1.0, f"{_UNUSED_MOSAIC} (a beta list gives copies of one result)", min=0.0, max=1e6, log=True)
+    optimizer: str = _f("adam", f"{_UNUSED_MOSAIC} (multiplicative updates)", choices=("adam", "lbfgs"))
+    init: str = _f("noise", "starting activations: noise seeded uniform values (Let it Bee); content each "
+                   "template's cosine similarity to each content frame", choices=("content", "noise"))
+    seed: int = _f(0, "seed of the starting activations", min=0, max=2**31 - 1)
+    sample_rate: int = _f(22050, "sample rate the clips are loaded at (Hz)", min=4000, max=192000)
+    duration: float = _f(30.0, "seconds of each clip used (cost grows with content frames x style frames)",
+                         min=0.1, max=60.0)
+    n_fft: int = _f(2048, "STFT frame size (samples) of templates, content and resynthesis", min=16, max=8192)
+    hop_length: int = _f(512, "STFT hop size (samples)", min=1, max=8192, cli="hop")
+    griffin_lim_iters: int = _f(0, "phase iterations after the mosaic, starting from the style's phases "
+                                "(0: the style's own phases only)", min=0, max=5000)
+    pitch_shifts: tuple = _f((-2, -1, 0, 1, 2), "semitones of the pitch-shifted copies of the style whose frames "
+                             "join the templates (0 = the style as it is)", min=-12, max=12)
+    repetition: int = _f(3, "repetition constraint: frames either side within which a template keeps only its "
+                         "strongest activation (0: off)", min=0, max=1000)
+    repetition_strength: float = _f(1.0, "how far the repetition constraint shrinks the other activations by the "
+                                    "last iteration (1: to zero)", min=0.0, max=1.0)
+    polyphony: int = _f(10, "polyphony constraint: templates kept per content frame (0: off)", min=0, max=10000)
+    polyphony_strength: float = _f(1.0, "how far the polyphony constraint shrinks the other activations by the "
+                                   "last iteration (1: to zero)", min=0.0, max=1.0)
+    continuity: int = _f(3, "continuity constraint: frames either side of the diagonal filter that makes the "
+                         "style's frames play in runs (0: off)", min=0, max=1000)
+    template_floor_db: float = _f(-60.0, "style frames quieter than this many dB below the loudest are left out "
+                                  "of the templates", min=-200.0, max=0.0)
+
+    method = "mosaic"
+
+    def __post_init__(self) -> None:
+        try:
+            self.pitch_shifts = tuple(int(v) for v in self.pitch_shifts)
+        except (TypeError, ValueError):
+            raise ConfigError(f"pitch_shifts={self.pitch_shifts!r}: give whole semitones separated by commas, "
+                              "e.g. -2,-1,0,1,2 (flag --pitch-shifts)") from None
+
+    def validate(self) -> "MosaicConfig":
+        super().validate()
+        if len(set(self.pitch_shifts)) != len(self.pitch_shifts):
+            raise ConfigError(f"pitch_shifts={list(self.pitch_shifts)}: each shift once (flag --pitch-shifts)")
+        return self

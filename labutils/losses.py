@@ -447,3 +447,106 @@ def guided_style_loss(generated: Sequence[torch.Tensor], targets: Sequence[torch
             per_note = per_note * weights.to(per_note)
         terms.append(per_note.sum(-1))
     return torch.stack(terms).sum(0)
+
+# --------------------------------------------------------------------------------------------
+# Attempt 6, audio mosaicing (Driedger, Pratzlich and Muller, "Let it Bee", ISMIR 2015): a
+# non-negative matrix factorisation V ~ W H with the templates W fixed to the style's frames
+# --------------------------------------------------------------------------------------------
+
+
+def kl_divergence(target: torch.Tensor, estimate: torch.Tensor, *, eps: float = 1e-10) -> torch.Tensor:
+    """Generalised Kullback-Leibler divergence D(V | L) = sum V log(V / L) - V + L.
+
+    ``target: (F, T)`` or ``(..., F, T)`` (V, non-negative), ``estimate: (..., F, T)`` (L = W H)
+    -> ``(...)``: summed over the last two axes. 0 when L = V, never negative.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    v, lam = target.clamp_min(0), estimate.clamp_min(eps)
+    return (torch.xlogy(v, v) - v * torch.log(lam) - v + lam).sum((-2, -1))
+
+
+def nmf_activation_update(target: torch.Tensor, templates: torch.Tensor, activations: torch.Tensor, *,
+                          eps: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor]:
+    """One multiplicative update of the activations for the KL divergence, templates held fixed.
+
+    H <- H * (W^T (V / (W H))) / (W^T 1) (Lee and Seung 2001): it never increases D(V | W H).
+    ``target: (F, T)`` (V), ``templates: (F, K)`` (W), ``activations: (..., K, T)`` (H) ->
+    ``(new activations (..., K, T), D(V | W H) of the activations given (...))``: the divergence
+    comes from the product the update needs anyway, so it costs nothing extra.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    lam = torch.matmul(templates, activations).clamp_min(eps)  # (..., F, T)
+    kl = kl_divergence(target, lam, eps=eps)
+    numer = torch.matmul(templates.transpose(-2, -1), target / lam)  # (..., K, T)
+    denom = templates.sum(0).clamp_min(eps)[:, None]  # (K, 1)
+    return activations * numer / denom, kl
+
+
+def suppression(step: int, steps: int, *, strength: float = 1.0) -> float:
+    """The factor that shrinks what a constraint suppresses at ``step`` of ``steps`` (1-based):
+    1 - strength * step / steps, from nearly 1 at the first iteration to 1 - strength at the last
+    (Let it Bee's 1 - (l + 1) / L with strength 1).
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    return 1.0 - strength * min(step, steps) / max(steps, 1)
+
+
+def repetition_constraint(activations: torch.Tensor, *, width: int, factor: float) -> torch.Tensor:
+    """Each template used in few places: an activation that is not the largest of its row within
+    ``width`` frames either side is multiplied by ``factor`` (the maxima are kept).
+
+    ``activations: (..., K, T)`` -> same shape. ``width = 0`` returns the input unchanged.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    if width <= 0:
+        return activations
+    shape = activations.shape
+    flat = activations.reshape(-1, 1, shape[-1])
+    peak = torch.nn.functional.max_pool1d(flat, 2 * width + 1, stride=1, padding=width).reshape(shape)
+    return torch.where(activations >= peak, activations, activations * factor)
+
+
+def polyphony_constraint(activations: torch.Tensor, *, keep: int, factor: float) -> torch.Tensor:
+    """A few templates per frame: in each column (frame) only the ``keep`` largest activations are
+    kept; the others are multiplied by ``factor``.
+
+    ``activations: (..., K, T)`` -> same shape. ``keep = 0`` or ``keep >= K`` changes nothing.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    k = activations.shape[-2]
+    if keep <= 0 or keep >= k:
+        return activations
+    threshold = torch.topk(activations, keep, dim=-2).values[..., -1:, :]  # (..., 1, T): the keep-th largest
+    return torch.where(activations >= threshold, activations, activations * factor)
+
+
+def continuity_filter(activations: torch.Tensor, *, length: int,
+                      segments: torch.Tensor | None = None) -> torch.Tensor:
+    """Runs along the style's own time: C(k, m) = sum_{i=-c..c} H(k + i, m + i), a moving sum along
+    each diagonal, so that template k active at frame m strengthens template k + 1 at frame m + 1.
+
+    ``activations: (..., K, T)`` -> same shape; ``length`` = c (0 returns the input unchanged).
+    ``segments: (K,)`` integer ids (e.g. one per pitch-shifted copy of the style): the sum never
+    crosses from one segment into another, since their frames are not neighbours in time.
+    Cost: 2c + 1 shifted additions of H.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    if length <= 0:
+        return activations
+    k, t = activations.shape[-2:]
+    out = activations.clone()
+    for i in range(1, min(length, k - 1, t - 1) + 1):
+        keep = None
+        if segments is not None:
+            keep = (segments[i:] == segments[:k - i]).to(activations)[:, None]  # (K - i, 1): same segment
+        ahead = activations[..., i:, i:]  # H(k + i, m + i), added at (k, m)
+        behind = activations[..., :k - i, :t - i]  # H(k - i, m - i), added at (k, m)
+        out[..., :k - i, :t - i] += ahead if keep is None else ahead * keep
+        out[..., i:, i:] += behind if keep is None else behind * keep
+    return out

@@ -314,3 +314,58 @@ def chroma(magnitude_: torch.Tensor, filterbank: torch.Tensor, *, floor: float) 
     """
     c = torch.matmul(filterbank.to(magnitude_), magnitude_)
     return c * torch.rsqrt(c.square().sum(-2, keepdim=True) + floor ** 2)
+
+# --------------------------------------------------------------------------------------------
+# Attempt 6, audio mosaicing: back to sound from the style's complex frames and the activations
+# --------------------------------------------------------------------------------------------
+
+
+def istft(spec: torch.Tensor, *, n_fft: int, hop_length: int, length: int) -> torch.Tensor:
+    """Inverse of :func:`stft` (Hann window, centred frames). ``spec: (..., n_fft//2+1, T) -> (..., length)``.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    _check(n_fft, hop_length)
+    lead = spec.shape[:-2]
+    flat = spec.reshape(-1, *spec.shape[-2:])
+    audio = torch.istft(flat, n_fft=n_fft, hop_length=hop_length, window=window(n_fft, like=flat.real),
+                        center=True, length=length)
+    return audio.reshape(*lead, length)
+
+
+def phase_iterations(spec: torch.Tensor, magnitude_: torch.Tensor, *, n_fft: int, hop_length: int, length: int,
+                     n_iter: int) -> torch.Tensor:
+    """Griffin-Lim iterations that start from ``spec``'s own phase instead of a random one.
+
+    Each iteration goes to sound and back (inverse STFT, STFT) and puts ``magnitude_`` under the
+    phase that came back, so the frames agree where they overlap. ``spec: (..., F, T)`` complex,
+    ``magnitude_: (..., F, T)`` -> ``audio: (..., length)``. ``n_iter = 0`` is a plain inverse STFT.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    current = spec
+    for _ in range(n_iter):
+        back = stft(istft(current, n_fft=n_fft, hop_length=hop_length, length=length), n_fft=n_fft,
+                    hop_length=hop_length)[..., :spec.shape[-1]]
+        current = magnitude_ * torch.exp(1j * torch.angle(back))
+    return istft(current, n_fft=n_fft, hop_length=hop_length, length=length)
+
+
+def mosaic_resynthesis(frames: torch.Tensor, activations: torch.Tensor, *, n_fft: int, hop_length: int,
+                       length: int, n_iter: int = 0, magnitude_: torch.Tensor | None = None) -> torch.Tensor:
+    """The mosaic as sound: Y = X_style H, the style's complex frames (their phases included)
+    mixed by the activations, then an inverse STFT (Driedger et al. 2015).
+
+    ``frames: (F, K)`` complex (one style frame per template, scaled like the templates),
+    ``activations: (..., K, T)`` -> ``audio: (..., length)``. With ``n_iter > 0``,
+    :func:`phase_iterations` then moves the phase toward ``magnitude_`` (default |Y|; the
+    mosaic's model W H is the usual choice), starting from Y's phase.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    h = activations.to(frames.real.dtype)
+    spec = torch.complex(torch.matmul(frames.real, h), torch.matmul(frames.imag, h))  # (..., F, T)
+    if n_iter <= 0:
+        return istft(spec, n_fft=n_fft, hop_length=hop_length, length=length)
+    target = spec.abs() if magnitude_ is None else magnitude_
+    return phase_iterations(spec, target, n_fft=n_fft, hop_length=hop_length, length=length, n_iter=n_iter)

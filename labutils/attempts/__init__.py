@@ -137,5 +137,10 @@ from ..config import DDSPConfig  # noqa: E402
 register(Attempt("ddsp", DDSPConfig, ".ddsp:build", "05_ddsp.ipynb",
                  "harmonic-plus-noise synthesiser fitted to the style, driven by the content's pitch (attempt 4)"))
 
+from ..config import MosaicConfig  # noqa: E402
+
+register(Attempt("mosaic", MosaicConfig, ".mosaic:build", "08_mosaicing.ipynb",
+                 "audio mosaicing: the content rebuilt from the style's own frames by a constrained NMF (attempt 6)"))
+
 __all__ = ["ATTEMPTS", "Attempt", "LazyBuilder", "Problem", "Setup", "check_betas", "config_for", "get", "names", "prepare",
            "register", "unregister"]
