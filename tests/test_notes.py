@@ -1,0 +1,99 @@
+"""The note layer: notes against the rendered set's MIDI score (mir_eval), pitch shifts, matching."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from labutils import audio as A
+from labutils import notes as N
+from labutils.errors import ConfigError
+
+RATE = 22050
+
+
+def _measured_hz(x: torch.Tensor, rate: int) -> float:
+    """Frequency of a sine by the zero crossings of its middle half (sub-sample interpolated)."""
+    y = x.double().numpy()
+    y = y[y.size // 4: 3 * y.size // 4]
+    s = np.signbit(y)
+    idx = np.nonzero(~s[1:] & s[:-1])[0]  # upward crossings
+    frac = y[idx] / (y[idx] - y[idx + 1])
+    t = idx + frac
+    return float((len(t) - 1) / ((t[-1] - t[0]) / rate))
+
+
+def _tones(pitches: list[float], *, seconds: float = 0.4, rate: int = RATE, gap: float = 0.05) -> torch.Tensor:
+    """Plucked harmonic tones one after another (sharp attack, exponential decay, a short gap)."""
+    parts = []
+    for p in pitches:
+        f = 440.0 * 2 ** ((p - 69) / 12)
+        t = np.arange(int(seconds * rate)) / rate
+        env = np.exp(-t * 4.0) * np.minimum(1.0, t / 0.003)
+        x = sum(0.6 / k * np.sin(2 * math.pi * k * f * t) for k in range(1, 5)) * env
+        parts += [x, np.zeros(int(gap * rate))]
+    return torch.as_tensor(np.concatenate(parts) * 0.5, dtype=torch.float32)
+
+
+def test_shift_by_resampling_moves_a_sine_and_changes_its_length():
+    t = torch.arange(RATE) / RATE
+    x = torch.sin(2 * math.pi * 440.0 * t)
+    for semitones in (7.0, -5.0, 12.0):
+        y = N.shift_pitch(x, semitones, sample_rate=RATE)
+        want = 440.0 * 2 ** (semitones / 12)
+        assert abs(_measured_hz(y, RATE) / want - 1) < 1e-3
+        assert abs(y.numel() - RATE / 2 ** (semitones / 12)) <= 2  # a sampler's shift changes the length
+    y = N.shift_pitch(x, 3.0, sample_rate=RATE, method="phase-vocoder")
+    assert y.numel() == RATE and abs(_measured_hz(y, RATE) / (440 * 2 ** 0.25) - 1) < 5e-3
+    with pytest.raises(ConfigError, match="resample"):
+        N.shift_pitch(x, 1.0, sample_rate=RATE, method="granular")
+
+
+def test_find_notes_on_synthetic_tones():
+    pitches = [60, 64, 67, 72, 67]
+    x = _tones(pitches)
+    found = N.find_notes(x, sample_rate=RATE)
+    assert [round(n.pitch) for n in found.notes] == pitches
+    onsets = np.array([n.onset for n in found.notes])
+    assert np.abs(onsets - np.arange(5) * 0.45).max() < 0.03
+    assert found.monophonic and found.intervals().shape == (5, 2) and found.pitches_hz().shape == (5,)
+    for n in found.notes:
+        assert n.start <= round(n.onset * RATE) <= n.end and n.end <= x.numel() and n.duration > 0
+    assert N.find_notes(x, sample_rate=RATE) is found  # memoised
+
+
+def _notes(pitches, durations, louds) -> N.Notes:
+    notes = [N.Note(onset=float(i), offset=float(i) + d, pitch=float(p), f0=np.zeros(1), peak_db=float(l), start=0,
+                    end=1) for i, (p, d, l) in enumerate(zip(pitches, durations, louds))]
+    z = np.zeros(1)
+    return N.Notes(notes=notes, sample_rate=RATE, hop_length=220, frame_rate=RATE / 220, f0=z, voiced=z > 0,
+                   loudness=z, periodicity=z, monophonic=True, monophony=1.0, pitch_method="crepe", n_samples=1)
+
+
+def test_match_notes_nearest_pitch_then_duration_then_loudness():
+    style = _notes([60, 62, 62, 62, 70, math.nan], [0.5, 0.2, 0.6, 0.6, 1.0, 2.0], [-10, -5, -20, -12, -10, 0])
+    content = _notes([61.8, 69, 40, math.nan], [0.4, 0.3, 0.3, 0.3], [-10, -10, -10, -10])
+    got = N.match_notes(content, style)
+    # 61.8: the 62s tie; of those long enough (0.6 s), the louder (-12 dB); 69 -> 70; far below -> the lowest;
+    # no pitch -> nearest to the style's median; the unpitched style note is never used
+    assert got[0] == 3 and got[1] == 4 and got[2] == 0 and got[3] in (1, 2, 3)
+    assert N.match_notes(content, _notes([math.nan], [1.0], [0.0])) == [-1] * 4
+
+
+def _benchmark_clips():
+    try:
+        return A.benchmark_clips()
+    except A.AudioError as exc:
+        pytest.skip(f"rendered benchmark set missing ({exc}); `make benchmark-data` renders it")
+
+
+@pytest.mark.parametrize("name", ["ode_piano", "greensleeves_guitar", "furelise_harpsichord", "nachtmusik_marimba"])
+def test_notes_against_the_midi_score(name):
+    clip = next((c for c in _benchmark_clips() if c["name"] == name), None)
+    if clip is None or clip.get("notes") is None:
+        pytest.skip(f"{name} or its MIDI notes are not in the rendered set; run `make benchmark-data` again")
+    result = N.evaluate_notes([clip], progress=False)
+    row = result["clips"][0]
+    assert row["onset_f1"] >= 0.9 and row["pitch_accuracy"] >= 0.9, row
