@@ -331,6 +331,35 @@ def duration_scaling(
     return {"method": method, **cpu_info(), "rows": rows}
 
 
+def guide_step_cost(content: torch.Tensor, style: torch.Tensor, config: TransferConfig, *, rounds: int = 5,
+                    steps: int = 2) -> dict[str, Any]:
+    """ms per step of attempt 3 without and with ``guide = notes`` at the same settings, and the ratio.
+
+    ``content: (N,)``, ``style: (M,)`` at ``config.sample_rate`` (real notes: the guide needs the
+    note finder to find some). Both problems are built first (the guide's targets are computed
+    once, outside the timing); then ``rounds`` times, ``steps`` steps of each in turn (interleaved,
+    so a load on the machine weighs on both alike), after one warm-up round. Medians per step.
+    Printed by ``python -m labutils.speed --guide``.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    cfg = config.replace(guide="none").validate()
+    problems = {"none": attempts.get("caracalla-roebel").build(content, style, cfg, None),
+                "notes": attempts.get("caracalla-roebel").build(content, style, cfg.replace(guide="notes"), None)}
+    times: dict[str, list[float]] = {"none": [], "notes": []}
+    for r in range(rounds + 1):
+        for name, problem in problems.items():
+            ms = _time_steps(problem, cfg, steps=steps, warmup=1)
+            if r:
+                times[name].extend(ms)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    return {"method": "caracalla-roebel", **cpu_info(), "duration": cfg.duration, "sample_rate": cfg.sample_rate,
+            "statistic": cfg.statistic, "domain": cfg.domain, "filters": cfg.filters,
+            "masks": problems["notes"].info["guide"]["masks"],
+            "unguided_ms_per_step": round(med["none"], 2), "guided_ms_per_step": round(med["notes"], 2),
+            "ratio": round(med["notes"] / med["none"], 3)}
+
+
 if __name__ == "__main__":  # python -m labutils.speed --durations 5 10 60 [--filters 128] [--reference]
     import argparse
     import json
@@ -346,7 +375,20 @@ if __name__ == "__main__":  # python -m labutils.speed --durations 5 10 60 [--fi
     parser.add_argument("--domain", default=None)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--reference", action="store_true")
+    parser.add_argument("--guide", nargs=2, metavar=("CONTENT", "STYLE"), default=None,
+                        help="instead: ms per step without and with guide=notes on these two clips (names or paths)")
+    parser.add_argument("--statistic", default=None)
+    parser.add_argument("--duration", type=float, default=2.0)
     args = parser.parse_args()
+    if args.guide:
+        from . import transfer as _T
+
+        values = {k: v for k, v in (("filters", args.filters), ("domain", args.domain),
+                                    ("statistic", args.statistic)) if v is not None}
+        gcfg = attempts.config_for("caracalla-roebel", device="cpu", duration=args.duration, **values)
+        gc, gs, _ = _T.load_pair(args.guide[0], args.guide[1], gcfg)
+        print(json.dumps(guide_step_cost(gc, gs, gcfg, steps=args.steps)))
+        raise SystemExit(0)
     values = {k: v for k, v in (("filters", args.filters), ("domain", args.domain)) if v is not None}
     report = duration_scaling(args.method, attempts.config_for(args.method, device="cpu", **values),
                               durations=args.durations, steps=args.steps, reference=args.reference)

@@ -256,10 +256,10 @@ def _build_levers(setup, cfg: CaracallaRoebelConfig) -> Problem:
                                             content_index=content_index, style_index=style_index, fast=cfg.fast,
                                             precision=net.precision)
         else:
-            feats = features(rep)
-            c = (L.content_loss([feats[i] for i in content_index], targets.content, norms=targets.content_norms)
-                 if targets.content else p.new_zeros(p.shape[0]))
-            s = guide.loss([feats[i] for i in style_index], statistic=cfg.statistic)
+            c, s = L.content_and_guided(features(rep), targets.content, targets.content_norms, guide.targets,
+                                        guide.norms, guide.masks, statistic=cfg.statistic, content_index=content_index,
+                                        style_index=style_index, weights=guide.weights, fast=cfg.fast,
+                                        precision=net.precision)
         if cfg.content_term == "chroma" and alpha > 0:
             c = L.chroma_loss(S.chroma(mag, chroma_fb, floor=floor), chroma_target, weights=chroma_weights)
         return {"total": L.total_loss(c, s, alpha=alpha, beta=b), "content": c, "style": s}
@@ -411,11 +411,14 @@ def note_guide(content: torch.Tensor, style: torch.Tensor, cfg: CaracallaRoebelC
     if not style_notes.notes:
         raise ConfigError("guide=notes: the note finder found no note in the style clip; use --guide none")
     chosen = [int(j) for j in N.match_notes(content_notes, style_notes)]
+    if any(j < 0 for j in chosen):
+        raise ConfigError("guide=notes: the note finder found no pitched note in the style clip; use --guide none")
     style_cpu = style.detach().cpu()
     semitones, pieces, cache = [], [], {}
     for note, j in zip(content_notes.notes, chosen):
         source = style_notes.notes[j]
-        shift = float(note.pitch) - float(source.pitch)
+        # a content note without a pitch (a drum hit) takes its style note as it is
+        shift = float(note.pitch) - float(source.pitch) if note.pitched and source.pitched else 0.0
         key = (j, round(shift, 3))
         if key not in cache:
             piece = style_cpu[int(source.start):int(source.end)]
