@@ -607,3 +607,86 @@ def _drive_compare(pg) -> None:
         for bad in ("Traceback", "Error", "\u26a0"):
             assert bad not in text, f"press {press}: the Compare output shows {bad!r}:\n{text[-2000:]}"
         pg.wait_for_function("el => !el.disabled", arg=button.element_handle(), timeout=10_000)
+
+
+# ------------------------------------------------------------------------------------------------
+# Notebook 05: one Kernel > Interrupt during Run All stops the notebook (the partial run saved)
+NOTEBOOK_05 = ROOT / "notebooks" / "05_ddsp.ipynb"
+FIT_CELL = 'result = transfer.solve("ddsp"'
+
+PROMPTS = """() => {
+    const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+    if (!nb) return null;
+    return [...nb.querySelectorAll('.jp-CodeCell')].map(c => ({
+        prompt: (c.querySelector('.jp-InputArea-prompt') || {}).innerText?.trim() || '',
+        text: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText).join('\\n').slice(-2000)}));
+}"""
+
+
+def _write_long_fit_notebook_05() -> tuple[Path, int]:
+    """Notebook 05 as committed, with one cell before the fit that makes the fit too long to finish."""
+    nb = json.loads(NOTEBOOK_05.read_text())
+    code = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
+    fit = next(i for i in code if FIT_CELL in "".join(c for c in nb["cells"][i]["source"]))
+    nb["cells"].insert(fit, {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                             "id": "longfit", "source": "cfg = cfg.replace(steps=100000)  # long enough to interrupt"})
+    path = OUTPUTS / f"browser-test-05-{secrets.token_hex(4)}.ipynb"
+    OUTPUTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(nb))
+    fit_index = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"].index(fit + 1)
+    return path, fit_index
+
+
+def test_interrupt_stops_run_all_in_notebook_05(lab, request):
+    """Kernel > Interrupt during the fit: the fit is saved as a partial run, and Run All stops at that
+    cell: no later cell (attempt 3's 300 steps, the drum loop) runs."""
+    from playwright.sync_api import sync_playwright
+
+    base, token, runs_dir = lab
+    path, fit = _write_long_fit_notebook_05()
+    rel = path.relative_to(ROOT).as_posix()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.set_default_timeout(30_000)
+                pg = context.new_page()
+                pg.goto(f"{base}/lab/tree/{rel}?reset&token={token}", wait_until="domcontentloaded")
+                try:
+                    _drive_interrupt_05(pg, base, token, rel, runs_dir, fit)
+                except BaseException:
+                    _screenshot(pg, request.node.name)
+                    raise
+            finally:
+                browser.close()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _drive_interrupt_05(pg, base: str, token: str, rel: str, runs_dir: Path, fit: int) -> None:
+    _wait_for_kernel(pg)
+    before = set(_partial_runs(runs_dir))
+    _run_all(pg)
+    deadline = time.time() + 300
+    while True:  # until every cell before the fit has run and the fit is running
+        cells = pg.evaluate(PROMPTS) or []
+        if len(cells) > fit and cells[fit]["prompt"] == "[*]:" and all(
+                re.fullmatch(r"\[\d+\]:", c["prompt"]) for c in cells[:fit]):
+            break
+        assert time.time() < deadline, f"the fit never started: {[c['prompt'] for c in cells]}"
+        time.sleep(0.5)
+    pg.wait_for_timeout(8000)  # some fit steps
+    _interrupt_kernel(pg, base, token, rel)
+    _wait_for_kernel(pg, timeout=60)
+    pg.wait_for_timeout(3000)  # an ill-behaved notebook would go on to the next cell here
+    cells = pg.evaluate(PROMPTS)
+    prompts = [c["prompt"] for c in cells]
+    assert re.fullmatch(r"\[\d+\]:", prompts[fit]), prompts
+    assert "KeyboardInterrupt" in cells[fit]["text"] and "the partial run is saved in" in cells[fit]["text"], \
+        cells[fit]["text"]
+    assert all(p in ("[ ]:", "") for p in prompts[fit + 1:]), f"cells after the interrupted one ran: {prompts}"
+    made = set(_partial_runs(runs_dir)) - before
+    assert len(made) == 1, f"expected the fit saved as one partial run, found {made}"
+    record = _partial_runs(runs_dir)[made.pop()]
+    assert record["method"] == "ddsp" and record["interrupted"] and record["steps_done"] >= 1, record
