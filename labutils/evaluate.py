@@ -28,11 +28,11 @@ from .errors import LabError
 from .runs import DEFAULT_OUT, check_out_dir, load, new_run_dir
 
 METRIC_RATE = 22050  # every clip is scored at this rate, whatever rate its attempt ran at
-TABLE_KEYS = ("chroma_to_content", "mfcc_to_style", "mfcc_to_style_content", "mfcc_to_truth",
+TABLE_KEYS = ("chroma_to_content", "f0_off_50c", "f0_error_cents", "note_f1", "mfcc_to_style", "mfcc_to_style_content", "mfcc_to_truth",
               "mfcc_to_truth_content", "timbre_gain_truth", "texture_to_style", "texture_to_style_content")
 # the yardstick's columns: success first, then melody kept, then timbre moved
-YARDSTICK_KEYS = ("success", "probe_style_prob", "chroma_to_content", "pitch_to_content", "logmel_closed_truth",
-                  "lsd_to_truth_db", "timbre_gain_truth")
+YARDSTICK_KEYS = ("success", "success_chroma", "probe_style_prob", "chroma_to_content", "f0_off_50c", "f0_error_cents",
+                  "note_f1", "logmel_closed_truth", "lsd_to_truth_db", "timbre_gain_truth")
 SPLITS = ("bundled", "dev", "test", "test-musescore")  # the last: the test triples through a second soundfont
 
 
@@ -84,6 +84,7 @@ def compare(
     instruments: Mapping[str, str] | None = None,
     monophonic: bool = True,
     calibration: bool = True,
+    content_notes: list | None = None,
 ) -> Comparison:
     """Run attempts on the same pair, score each with :mod:`labutils.metrics`, write a report folder.
 
@@ -98,14 +99,16 @@ def compare(
     :func:`labutils.metrics.calibration_clips` (content copied, style copied, truth, equaliser)
     are scored like results. With ``probe`` (:func:`labutils.probe.load_probe`) and
     ``instruments`` (``{"content": ..., "style": ...}``), every row also gets the probe's scores
-    and ``success``; ``monophonic=False`` skips the f0 agreement.
+    and ``success``; ``monophonic=False`` skips the f0 agreement. ``content_notes`` (the content's
+    MIDI score, ``[[onset_s, offset_s, midi, velocity], ...]``) is the reference of the pitch and
+    note scores; without it they are measured against the content clip itself.
 
     Notebook: notebooks/04_compare.ipynb
     """
     runs_to_do = entries(methods, configs)
     instruments = dict(instruments or {})
     score_kw = dict(probe=probe, style_instrument=instruments.get("style"),
-                    content_instrument=instruments.get("content"), monophonic=monophonic)
+                    content_instrument=instruments.get("content"), monophonic=monophonic, content_notes=content_notes)
     previous = dict(previous or {})
     if out_dir is not None:
         check_out_dir(out_dir)
@@ -299,13 +302,16 @@ def quality_benchmark(
     folder = new_run_dir(out_dir, method="benchmark", content=f"{name}-{len(triples)}triples",
                          style="-".join(sorted({c.method for c in runs_to_do.values()})))
     per_row: dict[str, list[dict[str, float]]] = {}
+    folders: list[str] = []
     bar = tqdm(triples, desc=f"{name} triples", disable=not progress)
     for t in bar:
         comp = compare(t["content"], t["style"], truth=t["truth"], configs=runs_to_do, out_dir=folder,
                        progress=False, probe=probe, monophonic=t.get("monophonic", True),
+                       content_notes=t.get("content_notes"),
                        instruments={"content": t.get("content_instrument"), "style": t.get("style_instrument")})
+        folders.append(comp.folder.name)
         for label, row in comp.scores.items():
-            per_row.setdefault(label, []).append(row)
+            per_row.setdefault(label, []).append({**row, "monophonic": float(t.get("monophonic", True))})
     means = {}
     for label, rows in per_row.items():
         means[label] = {k: _mean([r.get(k, math.nan) for r in rows]) for k in rows[0]}
@@ -317,6 +323,7 @@ def quality_benchmark(
     if accuracy is not None:
         lines.append(f"Instrument probe top-1 accuracy: {accuracy['truth']:.0%} on the {accuracy['n_truth']} truth clips, "
                      f"{accuracy['content']:.0%} on the {accuracy['n_content']} content clips.")
+    lines += pitch_verdict_lines(per_row)
     keys = YARDSTICK_KEYS if probe is not None else TABLE_KEYS + ("goal_met",)
     summary = "\n\n".join(lines) + "\n\n" + metrics_table(means, keys=keys) + "\n\n" + "\n".join(
         f"- {v}" for v in verdicts(means)) + "\n"
@@ -324,10 +331,31 @@ def quality_benchmark(
     _write_csv(folder / "summary.csv", means)
     (folder / "summary.json").write_text(json.dumps({"split": name, "triples": [{k: str(v) for k, v in t.items()}
                                                                                  for t in triples],
-                                                     "probe_accuracy": accuracy, "means": means,
+                                                     "probe_accuracy": accuracy, "means": means, "folders": folders,
                                                      "settings": {k: c.as_dict() for k, c in runs_to_do.items()}},
                                                     indent=2, default=str))
     return means, folder
+
+
+def pitch_verdict_lines(per_row: Mapping[str, list[Mapping[str, float]]]) -> list[str]:
+    """One sentence on the pitch verdict's threshold over a split's monophonic triples: how many the
+    truth passes (its worst ``f0_off_50c``) and the style copied (its best). Empty without those rows.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    def values(label: str) -> list[float]:
+        return [r["f0_off_50c"] for r in per_row.get(label, ()) if r.get("monophonic", 1.0)
+                and math.isfinite(r.get("f0_off_50c", math.nan))]
+
+    truth, style = values("truth"), values("style copied")
+    if not truth or not style:
+        return []
+    limit = metrics.SUCCESS_F0_OFF
+    return [f"Pitch verdict (monophonic content: at most {limit:.0%} of the score's voiced frames more than 50 "
+            f"cents off): the truth passes on {sum(v <= limit for v in truth)} of {len(truth)} triples (worst "
+            f"{max(truth):.3f}), the style copied on {sum(v <= limit for v in style)} of {len(style)} (best "
+            f"{min(style):.3f}); polyphonic content is judged on chroma >= {metrics.SUCCESS_CHROMA}. "
+            f"success_chroma is the former verdict (chroma >= {metrics.SUCCESS_CHROMA} for every triple)."]
 
 
 def _changed(cfg: TransferConfig) -> dict[str, Any]:

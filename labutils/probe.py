@@ -7,7 +7,10 @@ features favour what an equaliser cannot change: the clip's attack and decay env
 each band's level moves from frame to frame, how the spectrum's shape changes as a note swells
 or dies, the per-frame spectral envelope's spread around its long-term average. Training
 clips are augmented by equalising them toward other instruments' long-term spectra (labels
-kept) and by noise floors, so a piano equalised to a trumpet's average spectrum stays a piano.
+kept), by noise floors, by a room (a reverb tail) and by moving the notes a few semitones, the
+tempo by up to 25 % and the spectral tilt (all on the magnitude spectrogram), so a piano
+equalised to a trumpet's average spectrum stays a piano, and another recording of the same
+instrument (another soundfont) is still named.
 
 Trained once, with fixed seeds, in seconds; cached beside the set as a joblib file keyed by a
 hash of the training files and the feature settings.
@@ -46,7 +49,12 @@ Audio = Union[torch.Tensor, np.ndarray]
 FEATURE_SETTINGS = {"version": 3, "sample_rate": 22050, "n_fft": 1024, "hop_length": 256, "n_mels": 64,
                     "n_mfcc": 20, "n_bands": 8, "loud_db": -40.0}
 TRAIN_SETTINGS = {"crops": 2, "min_crop_s": 1.8, "eq_per_crop": 2, "noise_db": (-50.0, -25.0),
-                  "eq_strength": (0.5, 1.0), "C": 0.5, "seed": 0}
+                  "eq_strength": (0.5, 1.0), "C": 0.5, "seed": 0,
+                  # other recordings of an instrument: a room (exponential reverb tail), a register moved
+                  # (the frequency axis scaled), a tempo moved (the time axis scaled), a tilted spectrum
+                  "room_per_crop": 1, "rt60_s": (0.3, 1.5), "wet": (0.1, 0.6),
+                  "shift_per_crop": 1, "semitones": (-4.0, 4.0),
+                  "stretch": (0.8, 1.25), "tilt_db_per_octave": (-3.0, 3.0)}
 
 
 def _np(audio: Audio) -> np.ndarray:
@@ -181,6 +189,45 @@ class Probe:
         return float(np.mean(hits)) if hits else 0.0
 
 
+def _room(mag: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A reverb in the power-spectrogram domain: each band's power plus its past, decaying by 60 dB
+    in a random RT60 (``mag: (F, T)``), mixed in at a random wet level."""
+    t, s = TRAIN_SETTINGS, FEATURE_SETTINGS
+    frame_s = s["hop_length"] / s["sample_rate"]
+    decay = 10 ** (-6.0 * frame_s / rng.uniform(*t["rt60_s"]))        # power factor per frame
+    power = mag ** 2
+    tail = np.empty_like(power)
+    acc = np.zeros(power.shape[0])
+    for i in range(power.shape[1]):
+        acc = acc * decay + power[:, i]
+        tail[:, i] = acc
+    tail *= (1 - decay)
+    wet = rng.uniform(*t["wet"])
+    return np.sqrt((1 - wet) * power + wet * tail)
+
+
+def _moved(mag: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same notes a few semitones up or down (frequency axis scaled), slower or faster (time axis
+    scaled) and with a tilted spectrum: ``mag: (F, T) -> (F, T')``, by linear interpolation."""
+    t, s = TRAIN_SETTINGS, FEATURE_SETTINGS
+    ratio = 2 ** (rng.uniform(*t["semitones"]) / 12)
+    f = np.arange(mag.shape[0], dtype=np.float64)
+    src = f / ratio
+    lo = np.clip(np.floor(src).astype(int), 0, mag.shape[0] - 1)
+    hi = np.clip(lo + 1, 0, mag.shape[0] - 1)
+    w = np.clip(src - lo, 0, 1)[:, None]
+    shifted = np.where((src <= mag.shape[0] - 1)[:, None], (1 - w) * mag[lo] + w * mag[hi], 0.0)
+    n = max(8, int(round(mag.shape[1] * rng.uniform(*t["stretch"]))))
+    pos = np.linspace(0, mag.shape[1] - 1, n)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, mag.shape[1] - 1)
+    u = pos - i0
+    stretched = (1 - u) * shifted[:, i0] + u * shifted[:, i1]
+    hz = np.maximum(f * s["sample_rate"] / s["n_fft"], 50.0)
+    tilt = 10 ** (rng.uniform(*t["tilt_db_per_octave"]) * np.log2(hz / 1000.0) / 20)
+    return stretched * tilt[:, None]
+
+
 def _augmented(mags: list[np.ndarray], labels: list[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Features of every training clip, of random crops, and of equalised / noisy variants."""
     t = TRAIN_SETTINGS
@@ -206,6 +253,10 @@ def _augmented(mags: list[np.ndarray], labels: list[str], rng: np.random.Generat
                 target = spectra[int(rng.choice(others))]
                 ratio = (target + 1e-4 * target.max()) / own
                 variants.append(crop * ratio[:, None] ** rng.uniform(*t["eq_strength"]))
+            for _ in range(t["room_per_crop"]):
+                variants.append(_room(crop, rng))
+            for _ in range(t["shift_per_crop"]):
+                variants.append(_moved(crop, rng))
             level = np.mean(crop ** 2) * 10 ** (rng.uniform(*t["noise_db"]) / 10)
             noise = level * rng.exponential(size=crop.shape)
             variants.append(np.sqrt(crop ** 2 + noise))
@@ -219,7 +270,8 @@ def train_probe(clips: Sequence[tuple[Audio, str]], *, sample_rate: int, seed: i
     """Train a probe on ``(audio (N,), instrument)`` pairs at ``sample_rate``, reproducibly.
 
     Every clip gives its features plus those of random crops (>= 1.8 s), of versions equalised
-    toward other instruments' long-term spectra (label kept) and of a noisy version; a
+    toward other instruments' long-term spectra (label kept), of a noisy version, of one in a room
+    (:func:`_room`) and of one moved in pitch, tempo and tilt (:func:`_moved`); a
     standardised logistic regression is fitted on them.
 
     Notebook: notebooks/04_compare.ipynb

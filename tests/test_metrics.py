@@ -187,3 +187,72 @@ def test_reconstruction_error_wraps_spectral_convergence():
     noisy = audio + 0.1 * torch.randn(audio.shape, generator=torch.Generator().manual_seed(0))
     err = M.reconstruction_error(np.asarray(noisy), mag, n_fft=512, hop_length=256)
     assert 0 < err < 1
+
+
+# ---------------------------------------------------------------- pitch and notes against a score
+SCORE = [[0.05 + 0.3 * i, 0.05 + 0.3 * i + 0.27, p, 90] for i, p in enumerate([62, 64, 66, 67, 69, 67])]
+SHORT = SCORE[:4]  # 1.2 s: CREPE costs about a second of CPU per 2 s clip
+
+
+def _render(score, *, semitones: float = 0.0, seconds: float = 2.0) -> np.ndarray:
+    """A plucked harmonic tone per note of ``score`` (5 partials, exponential decay), ``semitones`` off."""
+    t = np.arange(int(seconds * SR)) / SR
+    out = np.zeros_like(t)
+    for onset, offset, pitch, _ in score:
+        f = 440.0 * 2 ** ((pitch + semitones - 69) / 12)
+        on = (t >= onset) & (t < offset + 0.02)
+        tt = t[on] - onset
+        env = np.exp(-tt / 0.25) * np.minimum(tt / 0.005, 1.0)
+        out[on] += env * sum(np.sin(2 * np.pi * k * f * tt) / k for k in range(1, 6))
+    return (0.5 * out / np.abs(out).max()).astype(np.float32)
+
+
+def test_score_f0_is_the_note_sounding_after_its_attack():
+    times = np.array([0.0, 0.06, 0.09, 0.2, 0.33, 0.37, 0.40, 1.9])
+    ref = M.score_f0(SCORE, times, guard_seconds=0.03)
+    assert np.isnan(ref[[0, 1, 4, 5, 7]]).all()   # before the first note, in an attack, between notes, after the last
+    d, e = 440 * 2 ** ((62 - 69) / 12), 440 * 2 ** ((64 - 69) / 12)
+    np.testing.assert_allclose(ref[[2, 3, 6]], [d, d, e])
+
+
+def test_f0_of_a_copy_and_of_a_shifted_copy_against_the_score():
+    kw = dict(sample_rate=SR, notes=SHORT)
+    same = M.f0_against_score(_render(SHORT, seconds=1.2), **kw)
+    assert same["f0_error_cents"] < 15 and same["f0_off_50c"] < 0.05 and same["f0_frames"] > 80   # 4 x 24 frames
+    shifted = M.f0_against_score(_render(SHORT, semitones=-2.0, seconds=1.2), **kw)
+    assert shifted["f0_error_cents"] == pytest.approx(200.0, abs=15) and shifted["f0_off_50c"] > 0.95, shifted
+    quarter = M.f0_against_score(_render(SHORT, semitones=0.25, seconds=1.2), **kw)   # 25 cents: inside 50
+    assert quarter["f0_error_cents"] == pytest.approx(25.0, abs=12) and quarter["f0_off_50c"] < 0.1
+    # without a score the content's own CREPE f0 is the reference
+    vs_content = M.f0_against_score(_render(SHORT, semitones=1.0, seconds=1.2), sample_rate=SR,
+                                    content=_render(SHORT, seconds=1.2))
+    assert vs_content["f0_error_cents"] == pytest.approx(100.0, abs=15) and vs_content["f0_off_50c"] > 0.9
+
+
+def test_note_accuracy_of_the_score_itself_is_one_and_of_a_shift_zero():
+    ref_i, ref_p = M.score_notes_of(SCORE)
+    assert ref_i.shape == (6, 2) and ref_p[0] == pytest.approx(440 * 2 ** ((62 - 69) / 12))
+    assert M.note_accuracy(ref_i, ref_p, ref_i, ref_p)["note_f1"] == 1.0
+    assert M.note_accuracy(ref_i, ref_p * 2 ** (1 / 12), ref_i, ref_p)["note_f1"] == 0.0        # a semitone off
+    late = M.note_accuracy(ref_i + 0.04, ref_p, ref_i, ref_p)["note_f1"]                         # inside 50 ms
+    assert late == 1.0 and M.note_accuracy(ref_i + 0.06, ref_p, ref_i, ref_p)["note_f1"] == 0.0
+    half = M.note_accuracy(ref_i[::2], ref_p[::2], ref_i, ref_p)
+    assert half["note_precision"] == 1.0 and half["note_recall"] == 0.5
+    cut_i, _ = M.score_notes_of(SCORE, duration=1.0)                      # onsets 50 ms inside: 0.05, 0.35, 0.65
+    assert cut_i.shape[0] == 3 and cut_i[:, 1].max() <= 1.0
+
+
+def test_notes_found_in_a_rendering_match_its_score():
+    found = M.notes_against_score(_render(SHORT, seconds=1.2), sample_rate=SR, notes=SHORT)
+    assert found["note_f1"] >= 0.75, found                                      # 3 of 4 notes at least
+    shifted = M.notes_against_score(_render(SHORT, semitones=1.0, seconds=1.2), sample_rate=SR, notes=SHORT)
+    assert shifted["note_f1"] == 0.0
+
+
+def test_success_on_pitch_for_monophonic_content_on_chroma_for_polyphonic():
+    row = {"probe_top1": 1.0, "f0_off_50c": 0.1, "chroma_to_content": 0.5}
+    assert M.success_of(row, monophonic=True) == 1.0               # pitch kept, chroma moved: still a success
+    assert M.success_of(row, monophonic=False) == 0.0              # polyphonic: chroma decides
+    assert M.success_of({**row, "f0_off_50c": M.SUCCESS_F0_OFF + 0.01}, monophonic=True) == 0.0
+    assert M.success_of({**row, "probe_top1": 0.0}, monophonic=True) == 0.0
+    assert M.success_of({**row, "f0_off_50c": math.nan}, monophonic=True) == 0.0
