@@ -122,8 +122,9 @@ def test_masks_are_resampled_to_each_feature_map():
 def _tiny_cfg(**changes):
     from labutils.config import CaracallaRoebelConfig
 
-    return CaracallaRoebelConfig(steps=3, duration=0.5, sample_rate=8000, n_fft=256, hop_length=128, filters=4,
-                                 kernel_sizes=(3, 5), device="cpu", **changes)
+    values = dict(steps=3, duration=0.5, sample_rate=8000, n_fft=256, hop_length=128, filters=4, kernel_sizes=(3, 5),
+                  device="cpu")
+    return CaracallaRoebelConfig(**{**values, **changes})
 
 
 def _clips():
@@ -195,3 +196,72 @@ def test_fused_guided_path_matches_autograd():
         for a, b in zip(out[True], out[False]):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         assert float(out[True][2].abs().sum()) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# guide = notes on real notes
+# --------------------------------------------------------------------------------------------
+def test_note_masks_by_hand():
+    import numpy as np
+
+    from labutils.attempts.caracalla_roebel import note_masks
+
+    # frames every 0.1 s; one note from 0.2 to 0.5 s, another from 0.7 s to past the end
+    masks, owner, parts = note_masks(np.array([[0.2, 0.5], [0.7, 2.0]]), n_frames=10, hop_length=10, sample_rate=100)
+    assert owner == [0, 1] and parts == ["note", "note"]
+    assert masks[0].tolist() == [0, 0, 1, 1, 1, 1, 0, 0, 0, 0] and masks[1].tolist() == [0] * 7 + [1] * 3
+    faded, _, _ = note_masks(np.array([[0.2, 0.5]]), n_frames=10, hop_length=10, sample_rate=100, fade=0.2)
+    torch.testing.assert_close(faded[0], torch.tensor([0, 0.5, 1, 1, 1, 1, 0.5, 0, 0, 0]))
+    split, owner, parts = note_masks(np.array([[0.2, 0.5], [0.7, 0.75]]), n_frames=10, hop_length=10,
+                                     sample_rate=100, attack=0.15)
+    # the second note is shorter than the attack: its sustain has no frame and is left out
+    assert owner == [0, 0, 1] and parts == ["attack", "sustain", "attack"]
+    assert split[0].tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 0, 0] and split[1].tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0]
+
+
+def test_guide_targets_are_the_matched_style_notes_moved_to_pitch(monkeypatch):
+    monkeypatch.setenv("LABUTILS_CONV_ALGORITHM", "direct/rows")
+    from labutils import notes as N
+    from labutils import transfer as T
+    from labutils.attempts import caracalla_roebel as CR
+
+    cfg = _tiny_cfg(guide="notes", duration=1.5, sample_rate=22050, n_fft=512, hop_length=256)
+    content, style, _ = T.load_pair("ode_piano", "moonlight_violin", cfg)
+    problem = CR.build(content, style, cfg)
+    guide = problem.info["guide"]
+    found_c = N.find_notes(content, sample_rate=22050, pitch="crepe")
+    found_s = N.find_notes(style, sample_rate=22050, pitch="crepe")
+    assert guide["content_notes"] == len(found_c) >= 3 and guide["masks"] == len(found_c)
+    assert guide["chosen"] == N.match_notes(found_c, found_s)
+    want_shift = [c.pitch - found_s[j].pitch for c, j in zip(found_c, guide["chosen"])]
+    assert max(abs(a - b) for a, b in zip(guide["semitones"], want_shift)) < 1e-3
+    # the longest piece's target, recomputed alone: its shifted samples through the same network
+    g = CR.note_guide(content, style, cfg, n_frames=1 + content.shape[-1] // cfg.hop_length)
+    net = CR.RandomCNN(filters=4, kernel_sizes=(3, 5), seed=0, fast=False)
+    represent = CR.representation(cfg)
+    g.set_targets(lambda audio: net.features(represent(audio)[0]), statistic="per-frequency")
+    longest = max(range(len(g.pieces)), key=lambda n: g.pieces[n].shape[-1])
+    j = g.chosen[longest]
+    piece = N.shift_pitch(style[found_s[j].start:found_s[j].end], g.semitones[longest], sample_rate=22050)
+    maps = net.features(represent(piece[None])[0])
+    for k, f in enumerate(maps):
+        whole = L.texture_statistic(f, statistic="per-frequency")
+        torch.testing.assert_close(g.targets[k][0, g.owner.index(longest)], whole[0], rtol=1e-4, atol=1e-6)
+    assert abs(float(g.weights.sum()) - 1) < 1e-6
+
+
+def test_cli_guide_flag_end_to_end_on_a_one_second_clip(tmp_path):
+    import json
+    from pathlib import Path
+
+    from conftest import cli
+
+    out = cli("transfer", "--method", "caracalla-roebel", "--guide", "notes", "--guide-attack", "0.05",
+              "--content", "ode_piano", "--style", "ode_violin", "--steps", "3", "--duration", "1",
+              "--sample-rate", "22050", "--filters", "4", "--kernel-sizes", "3,7", "--out", str(tmp_path), "--quiet")
+    assert out.returncode == 0, out.stderr
+    record = json.loads((Path(out.stdout.strip().splitlines()[-1]) / "config.json").read_text())
+    assert record["config"]["guide"] == "notes" and record["config"]["guide_attack"] == 0.05
+    guide = record["compute"]["guide"]
+    assert guide["content_notes"] >= 2 and guide["masks"] > guide["content_notes"]  # attack and sustain masks
+    assert record["steps_done"] == 3
