@@ -534,8 +534,9 @@ def continuity_filter(activations: torch.Tensor, *, length: int,
     each diagonal, so that template k active at frame m strengthens template k + 1 at frame m + 1.
 
     ``activations: (..., K, T)`` -> same shape; ``length`` = c (0 returns the input unchanged).
-    ``segments: (K,)`` integer ids (e.g. one per pitch-shifted copy of the style): the sum never
-    crosses from one segment into another, since their frames are not neighbours in time.
+    ``segments: (K,)`` integer ids (e.g. one per pitch-shifted copy of the style; rows of one id
+    contiguous): the sum never crosses from one segment into another, since their frames are not
+    neighbours in time.
     Cost: 2c + 1 shifted additions of H.
 
     Notebook: notebooks/08_mosaicing.ipynb
@@ -543,15 +544,17 @@ def continuity_filter(activations: torch.Tensor, *, length: int,
     if length <= 0:
         return activations
     k, t = activations.shape[-2:]
+    # the segments as runs of rows [a, b): the sum is taken within each run by slicing, no masks
+    if segments is None:
+        bounds = [0, k]
+    else:
+        change = torch.nonzero(segments[1:] != segments[:-1]).squeeze(-1).tolist()
+        bounds = [0, *(c + 1 for c in change), k]
     out = activations.clone()
-    for i in range(1, min(length, k - 1, t - 1) + 1):
-        keep = None
-        if segments is not None:
-            keep = (segments[i:] == segments[:k - i]).to(activations)[:, None]  # (K - i, 1): same segment
-        ahead = activations[..., i:, i:]  # H(k + i, m + i), added at (k, m)
-        behind = activations[..., :k - i, :t - i]  # H(k - i, m - i), added at (k, m)
-        out[..., :k - i, :t - i] += ahead if keep is None else ahead * keep
-        out[..., i:, i:] += behind if keep is None else behind * keep
+    for a, b in zip(bounds, bounds[1:]):
+        for i in range(1, min(length, b - a - 1, t - 1) + 1):
+            out[..., a:b - i, :t - i] += activations[..., a + i:b, i:]  # H(k + i, m + i) added at (k, m)
+            out[..., a + i:b, i:] += activations[..., a:b - i, :t - i]  # H(k - i, m - i) added at (k, m)
     return out
 
 

@@ -234,6 +234,7 @@ def _frames_pitch(x: torch.Tensor, *, sample_rate: int, hop_length: int, pitch: 
 # Notes
 # --------------------------------------------------------------------------------------------
 _MEMO: "OrderedDict[tuple, Notes]" = OrderedDict()
+_PITCH_MEMO: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()  # the pitch curves alone
 _MEMO_SIZE = 64
 
 
@@ -278,8 +279,14 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     hop = max(1, round(hop_seconds * sample_rate))
     fps = sample_rate / hop
     loud = dsp.a_weighted_loudness(x, sample_rate=sample_rate, hop_length=hop).double().numpy()
-    f0, per = _frames_pitch(x, sample_rate=sample_rate, hop_length=hop, pitch=pitch, fmin=fmin, fmax=fmax,
-                            crepe=crepe)
+    pkey = (key[0] if key else hashlib.sha1(x.numpy().tobytes()).hexdigest(), x.numel(), sample_rate, hop, pitch,
+            fmin, fmax, tuple(sorted(crepe.items())))
+    if pkey not in _PITCH_MEMO:
+        _PITCH_MEMO[pkey] = _frames_pitch(x, sample_rate=sample_rate, hop_length=hop, pitch=pitch, fmin=fmin,
+                                          fmax=fmax, crepe=crepe)
+        while len(_PITCH_MEMO) > _MEMO_SIZE:
+            _PITCH_MEMO.popitem(last=False)
+    f0, per = _PITCH_MEMO[pkey]
     t = min(loud.size, f0.size)
     loud, f0, per = loud[:t], f0[:t], per[:t]
     audible = loud > loud.max() - range_db

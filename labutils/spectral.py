@@ -369,3 +369,26 @@ def mosaic_resynthesis(frames: torch.Tensor, activations: torch.Tensor, *, n_fft
         return istft(spec, n_fft=n_fft, hop_length=hop_length, length=length)
     target = spec.abs() if magnitude_ is None else magnitude_
     return phase_iterations(spec, target, n_fft=n_fft, hop_length=hop_length, length=length, n_iter=n_iter)
+
+
+def band_pooling(*, sample_rate: int, n_fft: int, bands_per_octave: int) -> torch.Tensor:
+    """A 0/1 matrix ``(F', n_fft//2+1)`` that sums STFT bins into bands no narrower than one bin
+    and no wider than 1/``bands_per_octave`` of an octave: every bin on its own at the bottom (where
+    a bin is already wider than such a band), log-spaced bands above. Each bin lies in exactly one
+    band, so sums (and the energy a KL fit sees) are kept. ``bands_per_octave = 0``: the identity.
+
+    Notebook: notebooks/08_mosaicing.ipynb
+    """
+    n_bins = n_fft // 2 + 1
+    if bands_per_octave <= 0:
+        return torch.eye(n_bins)
+    ratio = 2.0 ** (1.0 / bands_per_octave)
+    edges = [0]
+    while edges[-1] < n_bins:
+        lo = edges[-1]
+        width = max(1, int(lo * (ratio - 1.0)))  # bins of the band [lo, lo * ratio)
+        edges.append(min(n_bins, lo + width))
+    pool = torch.zeros(len(edges) - 1, n_bins)
+    for i, (a, b) in enumerate(zip(edges, edges[1:])):
+        pool[i, a:b] = 1.0
+    return pool
