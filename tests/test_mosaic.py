@@ -175,3 +175,28 @@ def test_cli_transfer_writes_a_run_folder(tmp_path):
     assert record["config"]["method"] == "mosaic" and record["config"]["pitch_shifts"] == [-2, -1, 0, 1, 2]
     lines = (folder / "losses.csv").read_text().strip().splitlines()
     assert len(lines) == 1 + 5
+
+
+def test_panel_runs_the_mosaic_and_saves_a_run(tmp_path):
+    from labutils.widgets import TransferPanel
+
+    cfg = MosaicConfig(steps=4, sample_rate=8000, duration=1.0, n_fft=256, hop_length=64, pitch_shifts=(0,),
+                       device="cpu")
+    panel = TransferPanel("mosaic", config=cfg, content="moonlight_piano", style="pad_drone", out_dir=tmp_path)
+    panel.run()
+    result = panel.wait(timeout=120)
+    assert result.steps_done == 4 and not result.stopped
+    assert panel.run_folder is not None and (panel.run_folder / "result.wav").exists()
+    assert panel.loss_image.value
+
+
+def test_bands_sum_bins_and_keep_every_bin_once():
+    pool = S.band_pooling(sample_rate=22050, n_fft=2048, bands_per_octave=36)
+    assert torch.equal(pool.sum(0), torch.ones(1025))  # each bin in exactly one band
+    widths = pool.sum(1)
+    assert widths[0] == 1 and widths[-1] > 10  # single bins at the bottom, wide bands at the top
+    # no band wider than 1/36 octave where it is more than one bin wide
+    lo = pool.argmax(1).float()
+    wide = widths > 1
+    assert ((lo[wide] + widths[wide]) / lo[wide] <= 2 ** (1 / 36) + 1e-6).all()
+    assert torch.equal(S.band_pooling(sample_rate=22050, n_fft=2048, bands_per_octave=0), torch.eye(1025))

@@ -159,7 +159,13 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: MosaicConfig,
     norm = target.sum().clamp_min(1e-12)
     if not float(norm) > 0:
         raise ConfigError("the content clip is silent: there is nothing to rebuild; pick another content clip")
-    w = tpl.magnitude
+    # the fit sees bands (bins summed, so energies are kept); the sound keeps every bin of every frame
+    if cfg.bands_per_octave > 0:
+        pool = S.band_pooling(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, bands_per_octave=cfg.bands_per_octave)
+        pool = pool.to(device)
+        w_full, w, target = tpl.magnitude, pool @ tpl.magnitude, pool @ target
+    else:
+        w_full = w = tpl.magnitude
     h0 = initial_activations(w, target, init=cfg.init, generator=setup.generator)[None]  # (1, K, T)
     n_content = setup.content.shape[-1]
 
@@ -171,13 +177,13 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: MosaicConfig,
         return {"total": loss, "content": loss, "style": torch.zeros_like(loss)}
 
     def decode(h: torch.Tensor) -> torch.Tensor:
-        model = torch.matmul(w, h) if cfg.griffin_lim_iters > 0 else None
+        model = torch.matmul(w_full, h) if cfg.griffin_lim_iters > 0 else None
         audio = S.mosaic_resynthesis(tpl.frames, h, length=n_content, n_iter=cfg.griffin_lim_iters,
                                      magnitude_=model, **kw)
         return audio.reshape(-1, n_content)[:1].expand(batch, -1)
 
     def preview(h: torch.Tensor) -> torch.Tensor:
-        model = torch.matmul(w, h) / (cfg.n_fft / 4)
+        model = torch.matmul(w_full, h) / (cfg.n_fft / 4)
         return S.compress(model, compression=DISPLAY_COMPRESSION).reshape(-1, *model.shape[-2:])[:1].expand(batch, -1, -1)
 
     def loss_fn(h: torch.Tensor) -> dict[str, torch.Tensor]:  # the KL of H as it is (no update)
@@ -185,7 +191,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: MosaicConfig,
         return {"total": loss, "content": loss, "style": torch.zeros_like(loss)}
 
     k, t = w.shape[-1], target.shape[-1]
-    info = {"mosaic": {"templates": k, "content_frames": t, "pitch_shifts": list(tpl.shifts),
+    info = {"mosaic": {"templates": k, "content_frames": t, "fit_bands": w.shape[0], "pitch_shifts": list(tpl.shifts),
                        "templates_per_shift": [int((tpl.segments == i).sum()) for i in range(len(tpl.shifts))]}}
     weights = {"source": "the style clip's own STFT frames (no network, no pretrained weights)"}
     return Problem(init=h0, loss_fn=loss_fn, decode=decode, preview=preview, lr=cfg.lr, weights=weights,
