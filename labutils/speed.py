@@ -378,13 +378,16 @@ if __name__ == "__main__":  # python -m labutils.speed --durations 5 10 60 [--fi
     parser.add_argument("--guide", nargs=2, metavar=("CONTENT", "STYLE"), default=None,
                         help="instead: ms per step without and with guide=notes on these two clips (names or paths)")
     parser.add_argument("--statistic", default=None)
-    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=2.0, help="with --guide: seconds of each clip")
+    parser.add_argument("--sample-rate", type=int, default=None, help="with --guide: sample rate (Hz)")
+    parser.add_argument("--kernel-sizes", default=None, help="with --guide: kernel sizes, e.g. 3,7,15")
     args = parser.parse_args()
     if args.guide:
         from . import transfer as _T
 
-        values = {k: v for k, v in (("filters", args.filters), ("domain", args.domain),
-                                    ("statistic", args.statistic)) if v is not None}
+        sizes = tuple(int(k) for k in args.kernel_sizes.split(",")) if args.kernel_sizes else None
+        values = {k: v for k, v in (("filters", args.filters), ("domain", args.domain), ("statistic", args.statistic),
+                                    ("sample_rate", args.sample_rate), ("kernel_sizes", sizes)) if v is not None}
         gcfg = attempts.config_for("caracalla-roebel", device="cpu", duration=args.duration, **values)
         gc, gs, _ = _T.load_pair(args.guide[0], args.guide[1], gcfg)
         print(json.dumps(guide_step_cost(gc, gs, gcfg, steps=args.steps)))
