@@ -200,6 +200,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if args.write_readme:
             evaluate.write_into_readme(folder / "summary.md", args.write_readme)
             print(f"wrote the table into {args.write_readme}", file=sys.stderr)
+        if (folder / "report.html").is_file():
+            print(f"listen: {folder / 'report.html'}")
         print(folder)
         return 0
     if args.write_readme or args.triples or args.split != "bundled":
@@ -209,6 +211,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     comp = evaluate.compare(args.content, args.style, truth=args.truth, configs=configs, out_dir=args.out,
                             progress=not args.quiet)
     print((comp.folder / "metrics.md").read_text())
+    if (comp.folder / "report.html").is_file():
+        print(f"listen: {comp.folder / 'report.html'}")
     print(comp.folder)
     return 0
 
@@ -324,6 +328,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     print((result.folder / "summary.md").read_text())
     print(f"{result.ran} tasks run, {result.skipped} already done, {result.seconds:.1f} s; best on this split: "
           f"{result.best}")
+    if (result.folder / "report.html").is_file():
+        print(f"listen: {result.folder / 'report.html'}")
     print(result.folder)
     return 0
 

@@ -85,6 +85,7 @@ def compare(
     monophonic: bool = True,
     calibration: bool = True,
     content_notes: list | None = None,
+    report: bool = True,
 ) -> Comparison:
     """Run attempts on the same pair, score each with :mod:`labutils.metrics`, write a report folder.
 
@@ -101,7 +102,9 @@ def compare(
     ``instruments`` (``{"content": ..., "style": ...}``), every row also gets the probe's scores
     and ``success``; ``monophonic=False`` skips the f0 agreement. ``content_notes`` (the content's
     MIDI score, ``[[onset_s, offset_s, midi, velocity], ...]``) is the reference of the pitch and
-    note scores; without it they are measured against the content clip itself.
+    note scores; without it they are measured against the content clip itself. ``report``: also
+    write report.html, a page with every clip's player, spectrogram and scores
+    (:func:`labutils.report.comparison_report`).
 
     Notebook: notebooks/04_compare.ipynb
     """
@@ -157,6 +160,10 @@ def compare(
     comparison = Comparison(names=names, results=results, scores=scores, clips=clips)
     if out_dir is not None:
         comparison.folder = write_comparison(comparison, out_dir=out_dir)
+        if report:
+            from . import report as R
+
+            R.comparison_report(comparison.folder)
     return comparison
 
 
@@ -279,11 +286,12 @@ def quality_benchmark(
 ) -> tuple[dict[str, dict[str, float]], Path]:
     """The quality benchmark: :func:`compare` on every triple of a split, with calibration rows.
 
-    ``split``: "bundled" (the 12 triples in data/catalog.json, the default), or "dev"/"test" of
-    the rendered set (`make benchmark-data`), which are scored with the instrument probe too;
-    ``limit`` keeps the first N triples. Returns mean scores per row (attempts, then the four
-    calibration rows) and the folder holding every triple's report plus summary.md / .csv /
-    .json, whose table the README's quality section reproduces.
+    ``split``: "bundled" (the 12 triples in data/catalog.json, the default), or "dev"/"test"/
+    "test-musescore" of the rendered set (`make benchmark-data`), which are scored with the
+    instrument probe too; ``limit`` keeps the first N triples. Returns mean scores per row
+    (attempts, then the four calibration rows) and the folder holding every triple's report plus
+    summary.md / .csv / .json, whose table the README's quality section reproduces, and
+    report.html, the page to listen to (:func:`labutils.report.benchmark_report`).
 
     Notebook: notebooks/04_compare.ipynb
     """
@@ -307,7 +315,7 @@ def quality_benchmark(
     for t in bar:
         comp = compare(t["content"], t["style"], truth=t["truth"], configs=runs_to_do, out_dir=folder,
                        progress=False, probe=probe, monophonic=t.get("monophonic", True),
-                       content_notes=t.get("content_notes"),
+                       content_notes=t.get("content_notes"), report=False,
                        instruments={"content": t.get("content_instrument"), "style": t.get("style_instrument")})
         folders.append(comp.folder.name)
         for label, row in comp.scores.items():
@@ -334,6 +342,9 @@ def quality_benchmark(
                                                      "probe_accuracy": accuracy, "means": means, "folders": folders,
                                                      "settings": {k: c.as_dict() for k, c in runs_to_do.items()}},
                                                     indent=2, default=str))
+    from . import report as R
+
+    R.benchmark_report(folder)
     return means, folder
 
 

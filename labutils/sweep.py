@@ -18,7 +18,8 @@ the grid and the triples, so the same sweep finds its folder again) holds:
 * ``cells.csv``: one row per cell x triple (and calibration row x triple) with every score;
 * ``summary.md`` / ``summary.csv``: per-cell means (success rate, chroma, timbre gain, probe
   probability where present); ``pareto.png``: melody kept against timbre moved;
-* ``audio/``: every result at the scoring rate, for listening.
+* ``audio/``: every result at the scoring rate, for listening; ``report.html``: a page with the
+  summary and every result's player, spectrogram and scores (:func:`labutils.report.sweep_report`).
 
 Notebook: notebooks/06_exploring_attempt3.ipynb
 """
@@ -50,8 +51,8 @@ from .runs import DEFAULT_OUT, check_out_dir
 
 METRIC_RATE = 22050  # as labutils.evaluate: every clip is scored at this rate
 MELODY_KEY = "chroma_to_content"
-SUMMARY_KEYS = ("success", "chroma_to_content", "timbre_gain_truth", "logmel_closed_truth", "probe_style_prob",
-                "timbre_gain_style", "goal_met", "seconds")
+SUMMARY_KEYS = ("success", "success_chroma", "chroma_to_content", "f0_off_50c", "note_f1", "timbre_gain_truth",
+                "logmel_closed_truth", "probe_style_prob", "timbre_gain_style", "goal_met", "seconds")
 CALIBRATION = "calibration"
 
 
@@ -236,6 +237,8 @@ def _score(result: torch.Tensor, refs: Mapping[str, torch.Tensor], triple: Mappi
                 kw["content_instrument"] = triple.get("content_instrument")
     if "monophonic" in params and "monophonic" in triple:
         kw["monophonic"] = bool(triple["monophonic"])
+    if "content_notes" in params and triple.get("content_notes"):
+        kw["content_notes"] = triple["content_notes"]   # the score: success on pitch, as compare --benchmark
     return {k: float(v) for k, v in metrics.score(result, **kw).items()}
 
 
@@ -573,6 +576,9 @@ def _write_reports(folder: Path, rows: list[dict[str, Any]], means: dict, calibr
                 writer.writerow([kind, label, *(m.get(k, "") for k in all_keys)])
     fig = pareto_plot(means, calibration, timbre=timbre_key(rows))
     fig.savefig(folder / "pareto.png", dpi=90)
+    from . import report
+
+    report.sweep_report(folder, rows=rows, means=means, calibration=calibration, keys=SUMMARY_KEYS)
 
 
 def sweep(
