@@ -49,9 +49,11 @@ class Comparison:
 
 def entries(methods: list[str] | None = None, configs: Mapping[str, Any] | None = None) -> dict[str, TransferConfig]:
     """Label -> config for a comparison. ``configs`` maps a method (or any label) to a config;
-    methods without one get their defaults. A label's method is its config's ``method``."""
+    methods without one get their defaults. A label's method is its config's ``method``. No
+    methods and no configs: every registered attempt; ``methods=[]`` without configs: none (the
+    calibration rows alone)."""
     configs = dict(configs or {})
-    methods = methods or ([] if configs else attempts.names())
+    methods = (attempts.names() if methods is None and not configs else list(methods or []))
     out: dict[str, TransferConfig] = {}
     for m in methods:
         if m not in configs:
@@ -86,6 +88,7 @@ def compare(
     calibration: bool = True,
     content_notes: list | None = None,
     report: bool = True,
+    duration: float | None = None,
 ) -> Comparison:
     """Run attempts on the same pair, score each with :mod:`labutils.metrics`, write a report folder.
 
@@ -104,7 +107,8 @@ def compare(
     MIDI score, ``[[onset_s, offset_s, midi, velocity], ...]``) is the reference of the pitch and
     note scores; without it they are measured against the content clip itself. ``report``: also
     write report.html, a page with every clip's player, spectrogram and scores
-    (:func:`labutils.report.comparison_report`).
+    (:func:`labutils.report.comparison_report`). ``duration``: the seconds the calibration rows are
+    scored at (default: the longest attempt's, 5 s without one).
 
     Notebook: notebooks/04_compare.ipynb
     """
@@ -151,7 +155,7 @@ def compare(
         scores[label] = metrics.score(clips[label], content=ref["content"], style=ref["style"],
                                       truth=ref.get("truth"), sample_rate=METRIC_RATE, **score_kw)
     if truth is not None and calibration:
-        ref = references(max(cfg.duration for cfg in runs_to_do.values()) if runs_to_do else 5.0)
+        ref = references(duration or (max(cfg.duration for cfg in runs_to_do.values()) if runs_to_do else 5.0))
         for name, audio in metrics.calibration_clips(ref["content"], ref["style"], ref["truth"],
                                                      sample_rate=METRIC_RATE).items():
             clips[name] = torch.as_tensor(audio)
@@ -283,6 +287,7 @@ def quality_benchmark(
     split: str | None = None,
     limit: int | None = None,
     progress: bool = True,
+    duration: float | None = None,
 ) -> tuple[dict[str, dict[str, float]], Path]:
     """The quality benchmark: :func:`compare` on every triple of a split, with calibration rows.
 
@@ -291,7 +296,8 @@ def quality_benchmark(
     instrument probe too; ``limit`` keeps the first N triples. Returns mean scores per row
     (attempts, then the four calibration rows) and the folder holding every triple's report plus
     summary.md / .csv / .json, whose table the README's quality section reproduces, and
-    report.html, the page to listen to (:func:`labutils.report.benchmark_report`).
+    report.html, the page to listen to (:func:`labutils.report.benchmark_report`). ``methods=[]``
+    scores the calibration rows alone, at ``duration`` seconds (see :func:`compare`).
 
     Notebook: notebooks/04_compare.ipynb
     """
@@ -308,14 +314,14 @@ def quality_benchmark(
     accuracy = probe_accuracy(probe, triples) if probe is not None else None
     name = split or "custom"
     folder = new_run_dir(out_dir, method="benchmark", content=f"{name}-{len(triples)}triples",
-                         style="-".join(sorted({c.method for c in runs_to_do.values()})))
+                         style="-".join(sorted({c.method for c in runs_to_do.values()})) or "calibration")
     per_row: dict[str, list[dict[str, float]]] = {}
     folders: list[str] = []
     bar = tqdm(triples, desc=f"{name} triples", disable=not progress)
     for t in bar:
-        comp = compare(t["content"], t["style"], truth=t["truth"], configs=runs_to_do, out_dir=folder,
+        comp = compare(t["content"], t["style"], truth=t["truth"], methods=[], configs=runs_to_do, out_dir=folder,
                        progress=False, probe=probe, monophonic=t.get("monophonic", True),
-                       content_notes=t.get("content_notes"), report=False,
+                       content_notes=t.get("content_notes"), report=False, duration=duration,
                        instruments={"content": t.get("content_instrument"), "style": t.get("style_instrument")})
         folders.append(comp.folder.name)
         for label, row in comp.scores.items():
@@ -327,7 +333,9 @@ def quality_benchmark(
                                              for r in rows) / len(rows))
     settings = "; ".join(f"{label}: " + ", ".join(f"{k}={v}" for k, v in _changed(cfg).items())
                          for label, cfg in runs_to_do.items())
-    lines = [f"Split **{name}**: {len(triples)} triples, scored at {METRIC_RATE} Hz. Settings: {settings or 'defaults'}."]
+    settings = settings or ("calibration rows only, " + (f"duration={duration}" if duration else "5 s") if not runs_to_do
+                            else "defaults")
+    lines = [f"Split **{name}**: {len(triples)} triples, scored at {METRIC_RATE} Hz. Settings: {settings}."]
     if accuracy is not None:
         lines.append(f"Instrument probe top-1 accuracy: {accuracy['truth']:.0%} on the {accuracy['n_truth']} truth clips, "
                      f"{accuracy['content']:.0%} on the {accuracy['n_content']} content clips.")

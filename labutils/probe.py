@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 from . import audio as A
 from .errors import AudioError
 
-__all__ = ["Probe", "features", "train_probe", "load_probe", "FEATURE_SETTINGS"]
+__all__ = ["Probe", "features", "train_probe", "load_probe", "FEATURE_SETTINGS", "invariance", "transformed", "room_impulse"]
 
 Audio = Union[torch.Tensor, np.ndarray]
 # One source for every setting the features depend on (part of the cache key).
@@ -322,3 +322,61 @@ def load_probe(*, root: Path | str | None = None, retrain: bool = False) -> Prob
         old.unlink()
     joblib.dump(probe, cache)
     return probe
+
+
+# --------------------------------------------------------------------------------------------
+# What the probe must not hear
+# --------------------------------------------------------------------------------------------
+INVARIANCE = {"semitones": (-3.0, 3.0), "stretch": (0.8, 1.25), "rt60_s": 1.0, "wet": 0.5, "sample_rate": 22050}
+
+
+def room_impulse(*, sample_rate: int, rt60_s: float, seed: int = 0) -> np.ndarray:
+    """A synthetic room: exponentially decaying Gaussian noise falling 60 dB in ``rt60_s``,
+    unit energy, ``(round(1.5 * rt60_s * sample_rate),)``.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    rng = np.random.default_rng(seed)
+    n = int(round(1.5 * rt60_s * sample_rate))
+    t = np.arange(n) / sample_rate
+    ir = rng.standard_normal(n) * 10 ** (-3.0 * t / rt60_s)
+    return ir / np.sqrt(np.sum(ir ** 2))
+
+
+def transformed(audio: Audio, *, sample_rate: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Changes that must leave a clip's instrument alone: ``{"pitch -3", "pitch +3"`` (librosa's
+    phase-vocoder pitch shift, by :data:`INVARIANCE` semitones), ``"stretch 0.8"``, ``"stretch
+    1.25"`` (librosa's time stretch to 0.8 or 1.25 times the duration), ``"reverb"`` (a convolution with
+    :func:`room_impulse`, RT60 1 s, half wet)}``, each ``(N',)`` float32 at ``sample_rate``.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    import scipy.signal
+
+    x = _np(audio).astype(np.float64)
+    inv = INVARIANCE
+    out = {f"pitch {s:+g}": librosa.effects.pitch_shift(x, sr=sample_rate, n_steps=s) for s in inv["semitones"]}
+    out.update({f"stretch {r:g}": librosa.effects.time_stretch(x, rate=1.0 / r) for r in inv["stretch"]})
+    wet = scipy.signal.fftconvolve(x, room_impulse(sample_rate=sample_rate, rt60_s=inv["rt60_s"], seed=seed))[: x.size]
+    dry_rms, wet_rms = np.sqrt(np.mean(x ** 2)), max(np.sqrt(np.mean(wet ** 2)), 1e-12)
+    out["reverb"] = (1 - inv["wet"]) * x + inv["wet"] * wet * dry_rms / wet_rms
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def invariance(probe: Probe, clips: Sequence[tuple[Union[str, Path], str]], *, seed: int = 0) -> dict[str, dict]:
+    """How often the probe keeps naming a clip's own instrument after each change of
+    :func:`transformed`: ``{change: {"kept": fraction, "n": clips, "missed": [names]}}``, plus
+    ``"unchanged"`` (the clips as they are). ``clips``: ``(path, instrument)`` pairs, each loaded
+    at 22.05 kHz.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    rate = INVARIANCE["sample_rate"]
+    hits: dict[str, list[tuple[str, bool]]] = {}
+    for i, (path, instrument) in enumerate(clips):
+        x = A.load(path, sample_rate=rate).numpy()
+        versions = {"unchanged": x, **transformed(x, sample_rate=rate, seed=seed + i)}
+        for change, y in versions.items():
+            hits.setdefault(change, []).append((Path(path).stem, probe.predict(y, sample_rate=rate) == instrument))
+    return {change: {"kept": float(np.mean([h for _, h in hs])), "n": len(hs), "missed": [n for n, h in hs if not h]}
+            for change, hs in hits.items()}

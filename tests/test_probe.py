@@ -91,6 +91,26 @@ def test_second_soundfont_split_has_the_test_triples_and_their_scores(small_set:
     assert train and not any(name.endswith("_musescore") for name in train)  # the probe never hears it
 
 
+def test_transformations_the_probe_must_not_hear(probe: P.Probe, small_set: Path):
+    x = _load(A.benchmark_set("test", root=small_set)[0]["content"]).numpy()
+    versions = P.transformed(x, sample_rate=SR)
+    assert set(versions) == {"pitch -3", "pitch +3", "stretch 0.8", "stretch 1.25", "reverb"}
+    assert versions["pitch +3"].size == x.size and versions["reverb"].size == x.size
+    assert versions["stretch 1.25"].size == pytest.approx(1.25 * x.size, rel=0.01)
+    assert versions["stretch 0.8"].size == pytest.approx(0.8 * x.size, rel=0.01)
+    up = M.crepe_f0(versions["pitch +3"], sample_rate=SR)[1]
+    down = M.crepe_f0(x, sample_rate=SR)[1]
+    assert np.median(1200 * np.log2(up / down)) == pytest.approx(300, abs=30)     # three semitones up
+    ir = P.room_impulse(sample_rate=SR, rt60_s=1.0)
+    tail = ir[int(0.5 * SR):int(0.6 * SR)]
+    assert np.sum(ir ** 2) == pytest.approx(1.0) and 20 * np.log10(np.abs(tail).max() / np.abs(ir[:100]).max()) < -20
+    clips = [(t["content"], t["content_instrument"]) for t in A.benchmark_set("test", root=small_set)[:2]]
+    result = P.invariance(probe, clips)
+    assert set(result) == {"unchanged", *versions} and all(r["n"] == 2 for r in result.values())
+    assert result["unchanged"]["kept"] == probe.accuracy([(A.load(p, sample_rate=SR), i) for p, i in clips],
+                                                         sample_rate=SR)
+
+
 def test_missing_set_says_to_run_make_benchmark_data(tmp_path: Path):
     with pytest.raises(AudioError, match="make benchmark-data"):
         A.benchmark_set("test", root=tmp_path)
