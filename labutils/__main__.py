@@ -191,11 +191,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.split not in evaluate.SPLITS:
         raise ConfigError(f"--split {args.split!r}: choose one of {', '.join(evaluate.SPLITS)}")
     methods = [m for m in args.methods.split(",") if m] if args.methods else attempts.names()
-    configs = _configs_for(args, methods)
+    if methods == ["none"]:  # the calibration rows alone
+        if not args.benchmark:
+            raise ConfigError("--methods none goes with --benchmark (the calibration rows of every triple)")
+        methods = []
+    configs = _configs_for(args, methods) if methods else {}
     runs.check_out_dir(args.out)
     if args.benchmark:
-        means, folder = evaluate.quality_benchmark(configs=configs, out_dir=args.out, split=args.split,
-                                                   limit=args.triples, progress=not args.quiet)
+        means, folder = evaluate.quality_benchmark(methods=[], configs=configs, out_dir=args.out, split=args.split,
+                                                   limit=args.triples, progress=not args.quiet,
+                                                   duration=float(args.duration) if args.duration else None)
         print((folder / "summary.md").read_text())
         if args.write_readme:
             evaluate.write_into_readme(folder / "summary.md", args.write_readme)
@@ -389,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", help="content clip: a path or a bundled clip name")
     p.add_argument("--style", help="style clip: a path or a bundled clip name")
     p.add_argument("--truth", help="the right answer, when it exists (content's melody on the style's instrument)")
-    p.add_argument("--methods", help=f"comma list from {methods} (default: all)")
+    p.add_argument("--methods", help=f"comma list from {methods} (default: all; with --benchmark, none: the "
+                                     f"calibration rows alone)")
     p.add_argument("--benchmark", action="store_true",
                    help="quality benchmark: every triple of --split, mean scores and the calibration rows")
     p.add_argument("--split", default="bundled", metavar="SPLIT",
