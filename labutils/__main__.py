@@ -203,7 +203,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                                                    duration=float(args.duration) if args.duration else None)
         print((folder / "summary.md").read_text())
         if args.write_readme:
-            evaluate.write_into_readme(folder / "summary.md", args.write_readme)
+            evaluate.write_into_readme(folder / "summary.md", args.write_readme,
+                                       block=None if args.split == "test" else args.split)
             print(f"wrote the table into {args.write_readme}", file=sys.stderr)
         if (folder / "report.html").is_file():
             print(f"listen: {folder / 'report.html'}")

@@ -208,3 +208,17 @@ def test_readme_block_is_replaced_not_typed(tmp_path):
     evaluate.write_into_readme(tmp_path / "summary.md", readme)
     text = readme.read_text()
     assert "old table" not in text and "| x | 0.500 |" in text and text.startswith("intro") and text.endswith("after\n")
+
+
+def test_readme_blocks_of_two_splits_are_replaced_apart(tmp_path):
+    from labutils import evaluate
+
+    b1, e1 = evaluate.readme_markers()
+    b2, e2 = evaluate.readme_markers("test-musescore")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{b1}\nold test\n{e1}\nb\n{b2}\nold musescore\n{e2}\nc\n")
+    (tmp_path / "summary.md").write_text("| new musescore table |\n")
+    evaluate.write_into_readme(tmp_path / "summary.md", readme, block="test-musescore")
+    text = readme.read_text()
+    assert "old test" in text and "old musescore" not in text and "| new musescore table |" in text
+    assert text.endswith(f"{e2}\nc\n") and text.count(b1) == 1 and text.count(b2) == 1
