@@ -295,8 +295,8 @@ class MosaicConfig(TransferConfig):
     alpha: float = _f(1.0, f"{_UNUSED_MOSAIC} (the one loss is the KL divergence to the content)", min=0.0, max=1e6)
     beta: float = _f(1.0, f"{_UNUSED_MOSAIC} (a beta list gives copies of one result)", min=0.0, max=1e6, log=True)
     optimizer: str = _f("adam", f"{_UNUSED_MOSAIC} (multiplicative updates)", choices=("adam", "lbfgs"))
-    init: str = _f("noise", "starting activations: noise seeded uniform values (Let it Bee); content each "
-                   "template's cosine similarity to each content frame", choices=("content", "noise"))
+    init: str = _f("content", "starting activations: content each template's cosine similarity to each content "
+                   "frame; noise seeded uniform values (Let it Bee)", choices=("content", "noise"))
     seed: int = _f(0, "seed of the starting activations", min=0, max=2**31 - 1)
     sample_rate: int = _f(22050, "sample rate the clips are loaded at (Hz)", min=4000, max=192000)
     duration: float = _f(30.0, "seconds of each clip used (cost grows with content frames x style frames)",
@@ -306,7 +306,8 @@ class MosaicConfig(TransferConfig):
     griffin_lim_iters: int = _f(0, "phase iterations after the mosaic, starting from the style's phases "
                                 "(0: the style's own phases only)", min=0, max=5000)
     pitch_shifts: tuple = _f((-2, -1, 0, 1, 2), "semitones of the pitch-shifted copies of the style whose frames "
-                             "join the templates (0 = the style as it is)", min=-12, max=12)
+                             "join the templates (0 = the style as it is; on the command line write "
+                             "--pitch-shifts=-1,0,1, with '=', as the list starts with '-')", min=-12, max=12)
     repetition: int = _f(3, "repetition constraint: frames either side within which a template keeps only its "
                          "strongest activation (0: off)", min=0, max=1000)
     repetition_strength: float = _f(1.0, "how far the repetition constraint shrinks the other activations by the "

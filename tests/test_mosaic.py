@@ -138,14 +138,15 @@ def test_pitch_shifted_copy_moves_a_sine_by_the_semitones():
 
 
 def test_solve_runs_the_updates_through_the_loop_and_the_kl_falls():
+    # constraints off: the loop's losses are then those of plain multiplicative updates, which never rise
     cfg = MosaicConfig(steps=12, sample_rate=8000, duration=1.0, n_fft=256, hop_length=64, pitch_shifts=(-1, 0, 1),
-                       griffin_lim_iters=2)
+                       griffin_lim_iters=2, repetition=0, polyphony=0, continuity=0)
     seen = []
     result = transfer.transfer("mosaic", "prelude_piano", "ode_violin", cfg, progress=False, betas=[0.1, 1.0],
                                callback=lambda info, spec: seen.append((info.step, tuple(spec.shape))), every=4)
     totals = [row["total"][0] for row in result.history]
     assert result.steps_done == 12 and len(totals) == 12
-    assert totals[-1] < totals[0]
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(totals, totals[1:])) and totals[-1] < 0.95 * totals[0], totals
     assert result.audio.shape == (2, 8000) and torch.isfinite(result.audio).all()
     assert torch.equal(result.audio[0], result.audio[1])  # beta is unused
     assert [s for s, _ in seen] == [4, 8, 12] and seen[0][1] == (2, 129, 126)

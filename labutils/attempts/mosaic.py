@@ -227,6 +227,7 @@ def time_long_pair(seconds: float = 30.0, config: MosaicConfig | None = None) ->
 
     Notebook: notebooks/08_mosaicing.ipynb
     """
+    import os
     import time
 
     from .. import transfer
@@ -241,7 +242,8 @@ def time_long_pair(seconds: float = 30.0, config: MosaicConfig | None = None) ->
     return {"seconds_content": content.numel() / cfg.sample_rate, "seconds_style": style.numel() / cfg.sample_rate,
             "sample_rate": cfg.sample_rate, "iterations": result.steps_done, "wall_s": round(wall, 2),
             "iterations_s": round(times[-1], 2) if times else 0.0, **result.info["mosaic"],
-            "device": result.device, **(cpu_info() if result.device == "cpu" else {})}
+            "device": result.device, **(cpu_info() if result.device == "cpu" else {}),
+            "load_average_1min": round(os.getloadavg()[0], 2)}  # other work on the machine slows the figure
 
 
 if __name__ == "__main__":  # python -m labutils.attempts.mosaic --seconds 30
