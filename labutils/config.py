@@ -208,6 +208,17 @@ class VGG19Config(TransferConfig):
     content_layers: tuple = _f(("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), "VGG layers for the content loss")
     style_layers: tuple = _f(("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), "VGG layers for the style loss")
     weights: str = _f("auto", "auto (ImageNet, random when offline), random, or a path to vgg19 weights")
+    guide: str = _f("none", "style statistics of: none the whole clip; notes one Gram matrix per content note, under "
+                    "a soft time mask, matched to the style note the sampler would play moved to that note's pitch",
+                    choices=("none", "notes"))
+    guide_fade: float = _f(0.03, "guide=notes: seconds over which each note's mask fades in before its onset and out "
+                           "after its offset (0: a hard box)", min=0.0, max=1.0)
+    guide_attack: float = _f(0.0, "guide=notes: split each note into an attack mask (its first seconds) and a sustain "
+                             "mask, each matched to the same part of its style note (0: one mask per note)",
+                             min=0.0, max=1.0)
+    guide_pitch: str = _f("crepe", "guide=notes: pitch tracker of the note finder", choices=("crepe", "pyin"))
+    guide_shift: str = _f("resample", "guide=notes: how a style note is moved to the content note's pitch",
+                          choices=("resample", "phase-vocoder"))
 
     method = "vgg19"
 
@@ -221,6 +232,17 @@ class Wav2Vec2Config(TransferConfig):
     style_layers: tuple = _f(tuple(f"conv{i}" for i in range(7)), "encoder layers (conv0-conv6) for the style loss")
     weights: str = _f("auto", "auto (the Hugging Face model, random when offline), random, or a local model folder")
     model_id: str = _f("dima806/music_genres_classification", "Hugging Face model id of the genre classifier")
+    guide: str = _f("none", "style statistics of: none the whole clip; notes one Gram matrix per content note, under "
+                    "a soft time mask, matched to the style note the sampler would play moved to that note's pitch",
+                    choices=("none", "notes"))
+    guide_fade: float = _f(0.03, "guide=notes: seconds over which each note's mask fades in before its onset and out "
+                           "after its offset (0: a hard box)", min=0.0, max=1.0)
+    guide_attack: float = _f(0.0, "guide=notes: split each note into an attack mask (its first seconds) and a sustain "
+                             "mask, each matched to the same part of its style note (0: one mask per note)",
+                             min=0.0, max=1.0)
+    guide_pitch: str = _f("crepe", "guide=notes: pitch tracker of the note finder", choices=("crepe", "pyin"))
+    guide_shift: str = _f("resample", "guide=notes: how a style note is moved to the content note's pitch",
+                          choices=("resample", "phase-vocoder"))
 
     method = "wav2vec2"
 

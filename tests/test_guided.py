@@ -265,3 +265,22 @@ def test_cli_guide_flag_end_to_end_on_a_one_second_clip(tmp_path):
     guide = record["compute"]["guide"]
     assert guide["content_notes"] >= 2 and guide["masks"] > guide["content_notes"]  # attack and sustain masks
     assert record["steps_done"] == 3
+
+
+def test_vgg19_guide_notes_uses_one_gram_matrix_per_note():
+    from labutils import transfer as T
+    from labutils.attempts import vgg19
+    from labutils.config import VGG19Config
+
+    cfg = VGG19Config(steps=1, duration=1.5, sample_rate=22050, n_fft=512, hop_length=256, weights="random",
+                      device="cpu", guide="notes", content_layers=("conv1_1",), style_layers=("conv1_1", "conv2_1"))
+    content, style, _ = T.load_pair("ode_piano", "moonlight_violin", cfg)
+    guided = vgg19.build(content, style, cfg)
+    plain = vgg19.build(content, style, cfg.replace(guide="none"))
+    assert guided.info["guide"]["masks"] >= 3 and "guide" not in plain.info
+    p = guided.init.clone().requires_grad_(True)
+    out = guided.loss_fn(p)
+    out["total"].sum().backward()
+    assert torch.isfinite(out["style"]).all() and float(p.grad.abs().sum()) > 0
+    # the guided style loss differs from the whole-clip one on the same start
+    assert abs(float(out["style"][0].detach()) - float(plain.loss_fn(plain.init)["style"][0])) > 1e-6

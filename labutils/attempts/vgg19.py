@@ -47,7 +47,13 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: VGG19Config,
     else:
         def to_input(p: torch.Tensor) -> torch.Tensor:
             return p
-    loss_fn = gram_loss_fn(net, to_input, to_input(content_spec), to_input(style_spec), cfg, setup.beta)
+    guide = None
+    if getattr(cfg, "guide", "none") == "notes":
+        from .caracalla_roebel import note_guide
+
+        guide = note_guide(content, setup.style, cfg, n_frames=content_spec.shape[-1])
+    loss_fn = gram_loss_fn(net, to_input, to_input(content_spec), to_input(style_spec), cfg, setup.beta, guide=guide,
+                           audio_input=lambda a: to_input(forward_spec(a)))
     if cfg.init == "content":
         init = content_spec.expand(setup.batch, -1, -1).clone()
     else:
@@ -65,4 +71,5 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: VGG19Config,
         return S.compress(mag / mag.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-8) * 100, compression=1000.0)
 
     return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=preview, lr=cfg.lr,
-                   weights=net.weights_info.as_dict(), device=device)
+                   weights=net.weights_info.as_dict(), device=device,
+                   info={"guide": guide.summary()} if guide is not None else {})

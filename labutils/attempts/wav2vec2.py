@@ -43,7 +43,13 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: Wav2Vec2Config,
         style16 = AF.resample(setup.style, rate, WAV2VEC2_RATE)
     if content16.shape[-1] < 400:
         raise ConfigError("wav2vec2 needs at least 25 ms of audio at 16 kHz; use a longer --duration")
-    loss_fn = gram_loss_fn(net, lambda p: p, content16, style16, cfg, setup.beta)
+    guide = None
+    if getattr(cfg, "guide", "none") == "notes":
+        from .caracalla_roebel import note_guide
+
+        guide = note_guide(content, setup.style, cfg, n_frames=1 + content.shape[-1] // cfg.hop_length)
+    loss_fn = gram_loss_fn(net, lambda p: p, content16, style16, cfg, setup.beta, guide=guide,
+                           audio_input=lambda a: AF.resample(a, rate, WAV2VEC2_RATE))
     if cfg.init == "content":
         init = content16.expand(setup.batch, -1).clone()
     else:
@@ -56,4 +62,5 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: Wav2Vec2Config,
         return S.log_spectrogram(decode(p), n_fft=cfg.n_fft, hop_length=cfg.hop_length, compression=1000.0)
 
     return Problem(init=init, loss_fn=loss_fn, decode=decode, preview=preview, lr=cfg.lr,
-                   weights=net.weights_info.as_dict(), device=device)
+                   weights=net.weights_info.as_dict(), device=device,
+                   info={"guide": guide.summary()} if guide is not None else {})
