@@ -358,3 +358,48 @@ class MosaicConfig(TransferConfig):
         if len(set(self.pitch_shifts)) != len(self.pitch_shifts):
             raise ConfigError(f"pitch_shifts={list(self.pitch_shifts)}: each shift once (flag --pitch-shifts)")
         return self
+
+
+_SAMPLER_UNUSED = "unused by sampler"
+
+
+@dataclass
+class SamplerConfig(TransferConfig):
+    """Attempt 5: a one-shot sampler built from the style's own notes. Each content note is played
+    by the style note nearest in pitch, moved to the content's pitch (resampling, as a hardware
+    sampler and FluidSynth do), fitted to the content note's length and overlap-added at its onset.
+    Nothing is optimised: one step places one note."""
+
+    steps: int = _f(1, f"{_SAMPLER_UNUSED}: one step per content note", min=1, max=100000)
+    lr: float = _f(0.1, f"{_SAMPLER_UNUSED} (nothing is optimised)", min=1e-6, max=100.0, log=True)
+    alpha: float = _f(1.0, f"{_SAMPLER_UNUSED} (the content enters as its notes)", min=0.0, max=1e6)
+    beta: float = _f(1.0, f"{_SAMPLER_UNUSED} (the style enters as its notes)", min=0.0, max=1e6, log=True)
+    init: str = _f("content", f"{_SAMPLER_UNUSED} (the output starts silent)", choices=("content", "noise"))
+    seed: int = _f(0, f"{_SAMPLER_UNUSED} (nothing is random)", min=0, max=2**31 - 1)
+    griffin_lim_iters: int = _f(100, f"{_SAMPLER_UNUSED} (notes are played as recorded)", min=1, max=5000)
+    n_fft: int = _f(2048, "STFT frame size of the spectrograms shown", min=16, max=8192)
+    hop_length: int = _f(512, "STFT hop size of the spectrograms shown", min=1, max=8192, cli="hop")
+    pitch: str = _f("crepe", "pitch tracker of the note layer: crepe (torchcrepe, tiny model) or pyin (slower)",
+                    choices=("crepe", "pyin"))
+    shift: str = _f("resample", "how a style note is moved to the content's pitch: resample (played faster or "
+                    "slower, as a sampler does; its length changes) or phase-vocoder (librosa; length kept)",
+                    choices=("resample", "phase-vocoder"))
+    follow_bends: bool = _f(True, "follow the content's pitch inside each note (bends, vibrato), not just its median")
+    dynamics: str = _f("note", "loudness of each placed note: note (its level follows the content note's peak, its "
+                       "shape is the style's), contour (also the content's loudness curve inside the note) or off",
+                       choices=("note", "contour", "off"))
+    extend: str = _f("auto", "a content note longer than its style note: loop (loop the sustain), ring (let it "
+                     "decay on), auto (ring when the style's notes decay, loop when they hold)",
+                     choices=("auto", "loop", "ring"))
+    decay_db_per_s: float = _f(-6.0, "auto: style notes falling faster than this (dB/s) count as decaying",
+                               min=-1000.0, max=0.0)
+    crossfade: float = _f(0.01, "seconds of fade-in before each onset and of each loop's crossfade", min=0.001,
+                          max=0.2)
+    release_max: float = _f(0.3, "longest release (s) after a note's end: the style note's own tail, cut with a "
+                            "fade at most this long", min=0.01, max=2.0)
+    tie_semitones: float = _f(0.5, "style notes within this many semitones of the nearest count as ties (then the "
+                              "duration decides, then the loudness)", min=0.0, max=12.0)
+    min_style_notes: int = _f(1, "pitched notes the style clip needs; fewer is the error naming the attempts that "
+                              "take any texture", min=1, max=1000)
+
+    method = "sampler"

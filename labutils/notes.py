@@ -45,7 +45,13 @@ VOICING_THRESHOLD = 0.35
 VOICED_RANGE_DB = 45.0
 # monophony check on CREPE's periodicity (as dsp.monophony_score on pYIN's voiced probability):
 # one line at a time scores high, chords and accompaniment low
-MONOPHONY_THRESHOLD = 0.5
+# (measured: every monophonic clip of the rendered set 0.80-0.89, its polyphonic prelude 0.28-0.80,
+# most below 0.55; the bundled drums_loop 0.18, tabla_loop 0.35, pad_drone 0.40)
+MONOPHONY_THRESHOLD = 0.65
+# a clip whose score is below this has no pitched notes to play (drums, a pad, noise)
+PITCHED_THRESHOLD = 0.42
+# a note is pitched when at least this share of its frames is voiced
+VOICED_SHARE = 0.3
 FMIN, FMAX = 50.0, 2000.0
 
 
@@ -119,6 +125,12 @@ class Notes:
 
     def __getitem__(self, i: int) -> Note:
         return self.notes[i]
+
+    @property
+    def has_pitch(self) -> bool:
+        """Whether the clip is pitched at all: its periodicity score reaches
+        :data:`PITCHED_THRESHOLD` and some note has a pitch (drums, a pad or noise do not)."""
+        return self.monophony >= PITCHED_THRESHOLD and any(n.pitched for n in self.notes)
 
     def pitched(self) -> list[int]:
         """Indices of the notes that have a pitch."""
@@ -254,7 +266,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     samples run from ``pre_roll`` s before the onset to where the loudness is ``release_db``
     below the peak (never into the next note). Notes shorter than ``min_duration`` are merged
     into the one before. The pitch is the median f0 (MIDI) over the note's voiced frames after
-    its first 30 ms (all of them when that leaves none). A flux onset inside a held note (a breath,
+    its first 30 ms (all of them when that leaves none); a note with fewer than
+    :data:`VOICED_SHARE` of its frames voiced has none (nan). A flux onset inside a held note (a breath,
     a bow change) starts no note unless the loudness rises by ``rise_db``, the pitch moves or a
     quiet or unvoiced stretch comes before it, or a valley as deep lies between the level before
     and after it (a slowly speaking instrument's re-attack) (the loudness measured in 12 ms frames for this, so
@@ -327,7 +340,7 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
         body = v.copy()
         body[:skip] = False
         use = body if body.any() else v
-        p = float(np.median(midi[use])) if use.any() else math.nan
+        p = float(np.median(midi[use])) if use.any() and v.mean() >= VOICED_SHARE else math.nan
         start = max(0, on * hop - pre)
         next_start = max(0, nxt * hop - pre) if i + 1 < len(onsets) else n
         end = int(min(n, next_start, max(tail * hop, off * hop)))

@@ -26,12 +26,13 @@ def _measured_hz(x: torch.Tensor, rate: int) -> float:
 
 
 def _tones(pitches: list[float], *, seconds: float = 0.4, rate: int = RATE, gap: float = 0.05) -> torch.Tensor:
-    """Plucked harmonic tones one after another (sharp attack, exponential decay, a short gap)."""
+    """Plucked harmonic tones one after another (sharp attack, exponential decay, a 20 ms release,
+    a short gap)."""
     parts = []
     for p in pitches:
         f = 440.0 * 2 ** ((p - 69) / 12)
         t = np.arange(int(seconds * rate)) / rate
-        env = np.exp(-t * 4.0) * np.minimum(1.0, t / 0.003)
+        env = np.exp(-t * 4.0) * np.minimum(1.0, t / 0.003) * np.clip((seconds - t) / 0.02, 0.0, 1.0)
         x = sum(0.6 / k * np.sin(2 * math.pi * k * f * t) for k in range(1, 5)) * env
         parts += [x, np.zeros(int(gap * rate))]
     return torch.as_tensor(np.concatenate(parts) * 0.5, dtype=torch.float32)

@@ -144,3 +144,8 @@ register(Attempt("mosaic", MosaicConfig, ".mosaic:build", "08_mosaicing.ipynb",
 
 __all__ = ["ATTEMPTS", "Attempt", "LazyBuilder", "Problem", "Setup", "check_betas", "config_for", "get", "names", "prepare",
            "register", "unregister"]
+
+from ..config import SamplerConfig  # noqa: E402
+
+register(Attempt("sampler", SamplerConfig, ".sampler:build", "07_timbre_lives_in_the_notes.ipynb",
+                 "a one-shot sampler: each content note played by the style's nearest note, moved in pitch (attempt 5)"))

@@ -1,0 +1,208 @@
+"""Attempt 5: a one-shot sampler built from the style's own notes.
+
+FluidSynth, which rendered the yardstick's right answers, is itself a sampler: it plays recorded
+notes moved in pitch. This attempt does the same with the style clip as its only recording.
+Both clips become notes (:mod:`labutils.notes`); each content note is played by the style note
+nearest in pitch (:func:`labutils.notes.match_notes`), moved to the content note's pitch curve
+(resampling by default, so the attack, the partials and the decay move together as on a
+hardware sampler; a phase vocoder as the option), fitted to the content note's length (shorter:
+cut and faded with at most the style's own release; longer: a decaying instrument rings on, a
+sustaining one loops its sustain) at the content note's level, and overlap-added with a short
+fade-in at the content's exact onset. Nothing is optimised: the lab's loop runs one step per
+content note through ``Problem.update``, so progress, Stop, callbacks and run folders work as
+for every attempt.
+
+Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .. import dsp
+from .. import notes as N
+from .. import spectral as S
+from ..config import SamplerConfig
+from ..errors import ConfigError
+from .base import Problem, prepare
+
+DISPLAY_COMPRESSION = 1000.0  # the C of every displayed spectrogram (labutils.transfer uses the same)
+NO_NOTES = ("the style clip has no pitched notes the sampler can play ({found}): it looks like drums, a pad or "
+            "noise; use --method mosaic or --method caracalla-roebel, which take any texture (ddsp cannot either)")
+
+
+def decay_rate(style: N.Notes) -> float:
+    """Median slope (dB per second) of the style's pitched notes after their attack: about 0 for an
+    instrument that holds (violin, organ, flute), clearly negative for one that decays (piano,
+    guitar, marimba). 0 when no note is long enough to tell.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    fps, slopes = style.frame_rate, []
+    attack = max(1, round(0.05 * fps))
+    for n in style.notes:
+        if not n.pitched:
+            continue
+        on = round(n.onset * fps)
+        off = round(n.offset * fps)
+        body = style.loudness[on + attack:off]
+        if body.size >= max(5, round(0.1 * fps)):
+            slopes.append(np.polyfit(np.arange(body.size) / fps, body, 1)[0])
+    return float(np.median(slopes)) if slopes else 0.0
+
+
+def _frames_to_samples(values: np.ndarray, *, hop: int, n: int) -> torch.Tensor:
+    """Frame values (one per ``hop`` samples) linearly interpolated to ``n`` samples."""
+    if values.size == 0:
+        return torch.zeros(n, dtype=torch.float64)
+    t = np.arange(n) / hop
+    return torch.as_tensor(np.interp(t, np.arange(values.size), values), dtype=torch.float64)
+
+
+def _looped(seg: torch.Tensor, a: int, b: int, need: int, fade: int) -> torch.Tensor:
+    """``seg`` extended to ``need`` samples by repeating ``seg[a:b]`` with ``fade``-sample
+    equal-power crossfades (the sustain of a held note played on as long as needed)."""
+    out = seg[:b]
+    loop = seg[a:b]
+    if loop.numel() <= 2 * fade or need <= out.numel():
+        return out if out.numel() >= need else torch.nn.functional.pad(out, (0, need - out.numel()))
+    ramp = torch.linspace(0, 1, fade, dtype=seg.dtype)
+    fin, fout = torch.sin(ramp * math.pi / 2), torch.cos(ramp * math.pi / 2)
+    while out.numel() < need:
+        head = out[:-fade]
+        joint = out[-fade:] * fout + loop[:fade] * fin
+        out = torch.cat([head, joint, loop[fade:]])
+    return out[:need]
+
+
+def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
+          betas: Sequence[float] | None = None) -> Problem:
+    """Set up attempt 5 on ``content: (N,)`` and ``style: (M,)``: find the notes of both, match them.
+
+    ``Problem.init`` is the silent output ``(B, N)``; ``update(param, step)`` places content note
+    ``step`` (1-based) into it and returns ``style`` = semitones the chosen style note moved,
+    ``content`` = the content note's length over the style note's (above 1: looped or rung on),
+    ``total`` = their sum, each ``(B,)`` (beta is unused: every copy is the same); ``steps`` is
+    the number of content notes. ``decode`` is the buffer; ``preview`` its spectrogram.
+    A style without pitched notes raises one :class:`ConfigError` naming the attempts that take it.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    setup = prepare(content, style, cfg, betas)
+    device, batch, rate = setup.device, setup.batch, cfg.sample_rate
+    x_c, x_s = setup.content.detach().float().cpu(), setup.style.detach().float().cpu()
+    c_notes = N.find_notes(x_c, sample_rate=rate, pitch=cfg.pitch)
+    s_notes = N.find_notes(x_s, sample_rate=rate, pitch=cfg.pitch)
+    pitched = s_notes.pitched()
+    if len(pitched) < cfg.min_style_notes or not s_notes.has_pitch:
+        found = (f"periodicity {s_notes.monophony:.2f} < {N.PITCHED_THRESHOLD}" if s_notes.monophony < N.PITCHED_THRESHOLD
+                 else f"{len(pitched)} pitched of {len(s_notes)} notes, {cfg.min_style_notes} needed")
+        raise ConfigError(NO_NOTES.format(found=found))
+    mapping = N.match_notes(c_notes, s_notes, tie_semitones=cfg.tie_semitones)
+    slope = decay_rate(s_notes)
+    decaying = cfg.extend == "ring" or (cfg.extend == "auto" and slope < cfg.decay_db_per_s)
+    n_out, hop = x_c.numel(), c_notes.hop_length
+    fade = max(2, round(cfg.crossfade * rate))
+    release_max = round(cfg.release_max * rate)
+    c_top = max((n.peak_db for n in c_notes.notes if n.pitched), default=0.0)
+    order = list(range(len(c_notes)))
+    placed: list[dict] = []
+
+    def render(i: int) -> tuple[int, torch.Tensor, float, float]:
+        """Content note ``i`` played by its style note: (first output sample, audio, shift, stretch)."""
+        c = c_notes[i]
+        j = mapping[i]
+        if j < 0 or not c.pitched:
+            return 0, torch.zeros(0), 0.0, 0.0
+        s = s_notes[j]
+        pre_c = round(c.onset * rate) - c.start  # samples of pre-roll before the content onset
+        pre_s = round(s.onset * rate) - s.start
+        pre = min(pre_c, pre_s)
+        body = max(1, round(c.duration * rate))  # the content note sounds this long ...
+        own_tail = max(0, s.end - round(s.offset * rate))
+        release = int(min(release_max, max(fade, own_tail)))  # ... then the style's release
+        length = pre + body + release
+        out_start = round(c.onset * rate) - pre
+        # the pitch curve to play at, per output sample, in semitones from the style note's pitch
+        if cfg.follow_bends:
+            f0 = c.f0.copy()
+            f0[~np.isfinite(f0)] = c.hz
+            semis = 12.0 * np.log2(f0 / s.hz)
+            semis = np.clip(semis, (c.pitch - s.pitch) - 2.0, (c.pitch - s.pitch) + 2.0)  # a glitch is no bend
+            curve = _frames_to_samples(semis, hop=hop, n=body)
+            curve = torch.cat([curve[:1].expand(pre), curve, curve[-1:].expand(release)])
+        else:
+            curve = torch.full((length,), c.pitch - s.pitch, dtype=torch.float64)
+        src = x_s[s.start:s.end]
+        base = float(c.pitch - s.pitch)
+        if cfg.shift == "phase-vocoder":
+            src = N.shift_pitch(src, base, sample_rate=rate, method="phase-vocoder")
+            curve = curve - base
+        ratio = torch.pow(2.0, curve / 12.0)
+        need = int(math.ceil(float(ratio.sum()))) + (pre_s - pre) + 4  # source samples the output reads
+        sustain_end = max(pre_s + fade * 3, round(s.offset * rate) - s.start)
+        if need > src.numel():
+            if decaying:
+                # let it ring: the tail goes on decaying at the style's rate from where the recording stops
+                a = max(pre_s + round(0.05 * rate), src.numel() - round(0.2 * rate))
+                seg = _looped(src, a, src.numel(), need, fade)
+                t = torch.arange(seg.numel() - src.numel(), dtype=seg.dtype) / rate
+                gain = torch.pow(10.0, (min(slope, -3.0) * t) / 20.0)
+                seg = torch.cat([seg[:src.numel()], seg[src.numel():] * gain])
+            else:
+                b = min(src.numel(), sustain_end)
+                a = min(max(pre_s + round(0.08 * rate), b - round(0.4 * rate)), b - 2 * fade - 1)
+                seg = _looped(src, max(a, 0), b, need, fade)
+            src = seg
+        audio = N.varispeed(src, ratio, n_out=length, start=float(pre_s - pre)).double()
+        env = torch.ones(length, dtype=torch.float64)
+        env[:fade] = torch.linspace(0, 1, fade, dtype=torch.float64) if pre >= fade else env[:fade]
+        if release > 0:
+            env[pre + body:] = torch.cos(torch.linspace(0, math.pi / 2, release, dtype=torch.float64)) ** 2
+        if cfg.dynamics != "off":
+            gain_db = (c.peak_db - c_top) - (s.peak_db - max(n.peak_db for n in s_notes.notes if n.pitched))
+            env = env * 10.0 ** (gain_db / 20.0)
+        if cfg.dynamics == "contour":
+            rel = c.loudness - c.peak_db
+            contour = _frames_to_samples(np.clip(rel, -40.0, 0.0), hop=hop, n=length)
+            env = env * torch.pow(10.0, contour / 20.0)
+        stretch = c.duration / max(s.duration, 1e-3)
+        return out_start, (audio * env).float(), abs(base), stretch
+
+    init = torch.zeros(batch, n_out, device=device)
+
+    def update(param: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        if step > len(order):  # a content clip without notes: one silent step
+            z = torch.zeros(batch, device=param.device)
+            return {"total": z, "content": z, "style": z}
+        i = order[step - 1]
+        start, audio, shift, stretch = render(i)
+        if audio.numel():
+            lo, hi = max(0, start), min(n_out, start + audio.numel())
+            if hi > lo:
+                param[:, lo:hi] += audio[lo - start:hi - start].to(param.device)
+            placed.append({"content_note": i, "style_note": mapping[i], "semitones": round(shift, 2),
+                           "stretch": round(stretch, 2)})
+        v = torch.full((batch,), shift, device=param.device)
+        w = torch.full((batch,), stretch, device=param.device)
+        return {"total": v + w, "content": w, "style": v}
+
+    def decode(param: torch.Tensor) -> torch.Tensor:
+        return param
+
+    def preview(param: torch.Tensor) -> torch.Tensor:
+        return S.log_spectrogram(param, n_fft=cfg.n_fft, hop_length=cfg.hop_length, compression=DISPLAY_COMPRESSION)
+
+    note = c_notes.note
+    info = {"sampler": {"content": c_notes.summary(), "style": s_notes.summary(), "mapping": mapping,
+                        "style_decay_db_per_s": round(slope, 2), "extend": "ring" if decaying else "loop",
+                        "placed": placed, **({"note": note} if note else {})}}
+    weights = {"source": "the style clip's own notes (no weights)", **({"note": note} if note else {})}
+    return Problem(init=init, loss_fn=None, decode=decode, preview=preview, lr=cfg.lr, weights=weights,
+                   device=device, info=info, update=update, steps=max(1, len(order)))
+
+
+__all__ = ["build", "decay_rate", "NO_NOTES"]

@@ -1,0 +1,86 @@
+"""Attempt 5 (sampler): end to end through transfer and the CLI, the style without notes, the notes placed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import cli
+from labutils import attempts, transfer
+from labutils import notes as N
+from labutils.config import SamplerConfig
+from labutils.errors import ConfigError
+
+from test_notes import _tones
+
+RATE = 22050
+
+
+def test_sampler_is_registered_with_its_config():
+    a = attempts.get("sampler")
+    assert a.config is SamplerConfig and a.notebook == "07_timbre_lives_in_the_notes.ipynb"
+    cfg = attempts.config_for("sampler", shift="phase-vocoder", dynamics="contour")
+    assert cfg.shift == "phase-vocoder" and cfg.dynamics == "contour"
+
+
+def test_each_content_note_is_played_at_its_pitch_and_onset():
+    content = _tones([62, 66, 69, 74], seconds=0.3)
+    style = _tones([60, 64, 67, 72, 76], seconds=0.5)
+    cfg = SamplerConfig(sample_rate=RATE, duration=2.0, n_fft=512, hop_length=128, device="cpu")
+    result = transfer.solve("sampler", content, style, cfg, progress=False)
+    assert result.steps_done == 4  # one step per content note
+    placed = result.info["sampler"]["placed"]
+    assert [p["content_note"] for p in placed] == [0, 1, 2, 3]
+    found = N.find_notes(result.audio[0], sample_rate=RATE, cache=False)
+    assert [round(n.pitch) for n in found.notes] == [62, 66, 69, 74]
+    want = np.array([n.onset for n in N.find_notes(content, sample_rate=RATE).notes])
+    assert np.abs(np.array([n.onset for n in found.notes]) - want).max() < 0.03
+    # resampling: the note that played 62 was the style's 60 or 64 moved by 2 semitones
+    assert all(p["semitones"] <= 2.01 for p in placed)
+
+
+def test_a_style_with_two_notes_still_plays_a_whole_melody():
+    content = _tones([60, 62, 64, 65, 67, 69, 71, 72], seconds=0.2)
+    style = _tones([64, 69], seconds=0.6)
+    cfg = SamplerConfig(sample_rate=RATE, duration=3.0, n_fft=512, hop_length=128, device="cpu")
+    result = transfer.solve("sampler", content, style, cfg, progress=False)
+    found = N.find_notes(result.audio[0], sample_rate=RATE, cache=False)
+    assert [round(n.pitch) for n in found.notes] == [60, 62, 64, 65, 67, 69, 71, 72]
+    assert {p["style_note"] for p in result.info["sampler"]["placed"]} == {0, 1}  # reuse
+
+
+def test_a_style_without_pitched_notes_is_one_clear_error():
+    rng = np.random.default_rng(0)
+    hits = np.zeros(RATE)
+    for k in range(0, RATE, RATE // 4):  # four noise bursts: a drum without pitch
+        n = min(2000, RATE - k)
+        hits[k:k + n] = rng.standard_normal(n) * np.exp(-np.arange(n) / 300)
+    cfg = SamplerConfig(sample_rate=RATE, duration=1.0, n_fft=512, hop_length=128, device="cpu")
+    with pytest.raises(ConfigError, match="mosaic.*caracalla-roebel"):
+        transfer.solve("sampler", _tones([60, 64], seconds=0.4), torch.as_tensor(hits, dtype=torch.float32), cfg,
+                       progress=False)
+
+
+def test_cli_end_to_end_on_a_one_second_clip(tmp_path):
+    out = cli("transfer", "--method", "sampler", "--content", "ode_piano", "--style", "ode_violin", "--duration", "1",
+              "--sample-rate", "22050", "--out", str(tmp_path), "--quiet")
+    assert out.returncode == 0, out.stderr
+    folder = Path(out.stdout.strip().splitlines()[-1])
+    assert folder.parent == tmp_path
+    for name in ("result.wav", "config.json", "losses.csv", "spectrograms.png"):
+        assert (folder / name).is_file()
+    record = json.loads((folder / "config.json").read_text())
+    assert record["config"]["method"] == "sampler" and record["steps_done"] >= 3
+
+
+def test_cli_style_without_notes_exits_2_with_one_line(tmp_path):
+    out = cli("transfer", "--method", "sampler", "--content", "ode_piano", "--style", "drums_loop", "--duration", "1",
+              "--sample-rate", "22050", "--out", str(tmp_path), "--quiet")
+    assert out.returncode == 2
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "mosaic" in errors[0] and "caracalla-roebel" in errors[0], out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) <= 2  # the header, the error
+    assert not any(tmp_path.iterdir())  # nothing written
