@@ -150,7 +150,8 @@ def test_calibration_rows_get_the_scores_they_must(probe: P.Probe, small_set: Pa
         content, style, truth = (_load(t[k]) for k in ("content", "style", "truth"))
         for row, result in M.calibration_clips(content, style, truth, sample_rate=SR).items():
             s = M.score(result, content=content, style=style, truth=truth, sample_rate=SR, probe=probe,
-                        style_instrument=t["style_instrument"], content_instrument=t["content_instrument"])
+                        style_instrument=t["style_instrument"], content_instrument=t["content_instrument"],
+                        content_notes=t["content_notes"], monophonic=t["monophonic"])
             outcome[row].append(s)
     success = {row: [s["success"] for s in scores] for row, scores in outcome.items()}
     assert all(v == 1.0 for v in success["truth"]), success
@@ -160,6 +161,9 @@ def test_calibration_rows_get_the_scores_they_must(probe: P.Probe, small_set: Pa
     assert all(s["logmel_closed_truth"] == pytest.approx(1.0) and s["lsd_to_truth_db"] == pytest.approx(0.0, abs=1e-6)
                for s in outcome["truth"])
     assert all(s["logmel_closed_truth"] == pytest.approx(0.0, abs=1e-9) for s in outcome["content copied"])
+    # pitch against the score: the truth and the content keep it, the style (another melody) does not
+    assert all(s["f0_off_50c"] <= M.SUCCESS_F0_OFF for row in ("truth", "content copied") for s in outcome[row])
+    assert all(s["f0_off_50c"] > 0.5 and s["note_f1"] < 0.3 for s in outcome["style copied"])
 
 
 def test_content_plus_a_small_noise_floor_is_not_a_success(probe: P.Probe, small_set: Path):
