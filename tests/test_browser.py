@@ -362,6 +362,7 @@ def _drive_panel(pg) -> None:
     assert panel.run.is_disabled() and panel.stop.is_enabled()
     pg.wait_for_timeout(2000)
     assert "Running" in panel.status_text(), f"the long run ended by itself: {panel.status_text()!r}"
+    _wait_running(panel, 1, timeout=120)  # a Stop before the first step saves nothing (checked in test_widgets)
     panel.mark_result_stale()
     panel.stop.click()
     text = panel.wait_status(r"Stopped: \d+ of 100000 steps in [\d.]+ s \(a partial run\)", timeout=15)
