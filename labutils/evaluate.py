@@ -156,6 +156,8 @@ def compare(
                                       truth=ref.get("truth"), sample_rate=METRIC_RATE, **score_kw)
     if truth is not None and calibration:
         ref = references(duration or (max(cfg.duration for cfg in runs_to_do.values()) if runs_to_do else 5.0))
+        if not runs_to_do:
+            clips.update(ref)  # the clips themselves, as when attempts ran
         for name, audio in metrics.calibration_clips(ref["content"], ref["style"], ref["truth"],
                                                      sample_rate=METRIC_RATE).items():
             clips[name] = torch.as_tensor(audio)

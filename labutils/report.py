@@ -155,7 +155,7 @@ def write_report(path: str | Path, *, title: str, intro: Sequence[str], summary:
             if c.audio is not None and Path(c.audio).is_file():
                 uri, seconds = encode_audio(Path(c.audio))
                 media = (f'<audio controls preload="metadata" data-seconds="{seconds:.3f}" src="{uri}"></audio>'
-                         f'<img alt="mel spectrogram of {html.escape(c.label)}" src="{_spectrogram_png(Path(c.audio))}">')
+                         f'<img loading="lazy" alt="mel spectrogram of {html.escape(c.label)}" src="{_spectrogram_png(Path(c.audio))}">')
             cells.append(f'<div class="cell{" ok" if ok else ""}"><h4>{html.escape(c.label)}</h4>{media}'
                          f'{_scores_table(c.scores, cell_keys)}</div>')
         parts.append(f'<div class="group"><h3>{html.escape(g.title)}</h3><div class="cells">{"".join(cells)}</div></div>')
@@ -179,7 +179,8 @@ def _group_from_scores(title: str, folder: Path, names: Mapping[str, str], score
         if role not in names:
             continue
         own = {row: dict(s) for row, s in scores.items() if REFERENCE_OF.get(row) == role}
-        cells.append(Cell(label=f"{role}: {names[role]}", audio=wav(role), scores=own))
+        copy = next((row for row, r in REFERENCE_OF.items() if r == role), None)
+        cells.append(Cell(label=f"{role}: {names[role]}", audio=wav(role) or (wav(copy) if copy else None), scores=own))
     for row, s in scores.items():
         if row not in REFERENCE_OF:
             cells.append(Cell(label=row, audio=wav(row), scores={row: dict(s)}))

@@ -109,7 +109,7 @@ def test_every_player_holds_the_clip_it_names(bench: Path):
     first, _ = sf.read(io.BytesIO(base64.b64decode(players[0][1])))
     content, _ = sf.read(bench / "compare_0" / "content.wav")
     assert np.corrcoef(first[: content.size], content)[0, 1] > 0.95        # the content's own notes, compressed
-    assert len(re.findall(r'<img alt="mel spectrogram[^"]*" src="data:image/png;base64,', text)) == 10
+    assert len(re.findall(r'<img loading="lazy" alt="mel spectrogram[^"]*" src="data:image/png;base64,', text)) == 10
 
 
 def test_success_is_marked_where_the_scores_say_so(bench: Path):

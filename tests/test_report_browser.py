@@ -54,6 +54,9 @@ def test_report_players_load_and_table_equals_csv(tmp_path: Path):
             durations = page.eval_on_selector_all("audio", "els => els.map(e => [e.duration, +e.dataset.seconds])")
             cells = page.eval_on_selector_all("#summary td[data-key]",
                                               "els => els.map(e => [e.dataset.row, e.dataset.key, e.textContent])")
+            # spectrograms load lazily (a long page opens faster): ask for all of them, then look
+            page.evaluate("() => document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
+            page.wait_for_function("() => [...document.querySelectorAll('img')].every(i => i.complete)")
             images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth > 0 && e.naturalHeight > 0)")
         finally:
             browser.close()
