@@ -385,6 +385,8 @@ class SamplerConfig(TransferConfig):
                     "slower, as a sampler does; its length changes) or phase-vocoder (librosa; length kept)",
                     choices=("resample", "phase-vocoder"))
     follow_bends: bool = _f(True, "follow the content's pitch inside each note (bends, vibrato), not just its median")
+    flatten: bool = _f(True, "undo each style note's own slow pitch drift (a slur, a wandering note) while resampling; "
+                       "its vibrato stays")
     dynamics: str = _f("note", "loudness of each placed note: note (its level follows the content note's peak, its "
                        "shape is the style's), contour (also the content's loudness curve inside the note) or off",
                        choices=("note", "contour", "off"))

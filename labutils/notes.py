@@ -619,3 +619,30 @@ def evaluation_table(result: dict[str, Any]) -> str:
 
 __all__ = ["Note", "Notes", "find_notes", "crepe_pitch", "shift_pitch", "varispeed", "read_at", "match_notes",
            "reference_notes", "score_notes", "evaluate_notes", "evaluation_table", "PITCH_METHODS", "SHIFT_METHODS"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m labutils.notes [--pitch crepe|pyin] [--json]``: the note layer against the
+    rendered set's MIDI ground truth, per instrument family (needs `make benchmark-data`)."""
+    import argparse
+    import json
+    import time
+
+    p = argparse.ArgumentParser(prog="python -m labutils.notes",
+                                description="the note layer against the rendered set's MIDI notes (mir_eval)")
+    p.add_argument("--pitch", default="crepe", choices=PITCH_METHODS, help="pitch tracker (default: crepe)")
+    p.add_argument("--json", action="store_true", help="print every clip's scores as JSON too")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    result = evaluate_notes(pitch=args.pitch, progress=False)
+    n = len(result["clips"])
+    print(f"{n} clips of the rendered set, pitch {args.pitch}; onset within {ONSET_TOLERANCE * 1000:.0f} ms, pitch within "
+          f"{PITCH_TOLERANCE:.0f} cents ({time.perf_counter() - t0:.0f} s)\n")
+    print(evaluation_table(result))
+    if args.json:
+        print(json.dumps(result, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ from ..config import SamplerConfig
 from ..errors import ConfigError
 from .base import Problem, prepare
 
+FLATTEN_S = 0.15  # the style's pitch drift is smoothed over this many seconds (a 5-6 Hz vibrato survives)
 DISPLAY_COMPRESSION = 1000.0  # the C of every displayed spectrogram (labutils.transfer uses the same)
 NO_NOTES = ("the style clip has no pitched notes the sampler can play ({found}): it looks like drums, a pad or "
             "noise; use --method mosaic or --method caracalla-roebel, which take any texture (ddsp cannot either)")
@@ -142,6 +143,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
             src = N.shift_pitch(src, base, sample_rate=rate, method="phase-vocoder")
             curve = curve - base
         ratio = torch.pow(2.0, curve / 12.0)
+        if cfg.flatten and cfg.shift == "resample":
+            ratio = ratio * _drift_correction(j, ratio, pre_s - pre)
         need = int(math.ceil(float(ratio.sum()))) + (pre_s - pre) + 4  # source samples the output reads
         sustain_end = max(pre_s + fade * 3, round(s.offset * rate) - s.start)
         if need > src.numel():
@@ -171,6 +174,30 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
             env = env * torch.pow(10.0, contour / 20.0)
         stretch = c.duration / max(s.duration, 1e-3)
         return out_start, (audio * env).float(), abs(base), stretch
+
+    # each style note's slow pitch drift (semitones from its median against source samples), smoothed
+    # over FLATTEN_S so that a vibrato stays: a style note whose pitch wanders, or that holds a
+    # slur into the next note, is played at the content's pitch all the same
+    s_hop = s_notes.hop_length
+    smooth = max(1, round(FLATTEN_S * s_notes.frame_rate)) | 1
+
+    def _drift_correction(j: int, ratio: torch.Tensor, first: float) -> torch.Tensor:
+        s = s_notes[j]
+        lo, hi = s.start // s_hop, -(-s.end // s_hop) + 1
+        f0 = s_notes.f0[lo:hi].copy()
+        if not np.isfinite(f0).any():
+            return torch.ones_like(ratio)
+        semis = 12.0 * np.log2(np.where(np.isfinite(f0), f0, s.hz) / s.hz)
+        semis = np.clip(semis, -3.0, 3.0)  # more than that is an octave error: leave it
+        pad = smooth // 2
+        padded = np.pad(semis, pad, mode="edge")
+        drift = np.array([np.median(padded[k:k + smooth]) for k in range(semis.size)])
+        # source position (samples from s.start) of each output sample, read with the uncorrected
+        # rates (the correction is small), then the drift there
+        pos = first + torch.cumsum(ratio, 0) - ratio
+        frame = (pos.numpy() + s.start) / s_hop - lo
+        d = np.interp(frame, np.arange(drift.size), drift)
+        return torch.as_tensor(2.0 ** (-d / 12.0), dtype=ratio.dtype)
 
     init = torch.zeros(batch, n_out, device=device)
 
@@ -206,3 +233,42 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
 
 
 __all__ = ["build", "decay_rate", "NO_NOTES"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m labutils.attempts.sampler [--content C] [--style S] [--duration D] [--repeat N]``:
+    seconds for one pair through the sampler, analysis of both clips included (imports and the
+    CREPE weights loaded before the clock starts; the note memo is cleared before every run)."""
+    import argparse
+    import time
+
+    from .. import transfer
+    from ..optim import tune_allocator
+
+    p = argparse.ArgumentParser(prog="python -m labutils.attempts.sampler", description=main.__doc__)
+    p.add_argument("--content", default="ode_piano")
+    p.add_argument("--style", default="ode_violin")
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--sample-rate", type=int, default=44100)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args(argv)
+    tune_allocator()
+    cfg = SamplerConfig(duration=args.duration, sample_rate=args.sample_rate, device="cpu")
+    c, s, _ = transfer.load_pair(args.content, args.style, cfg)
+    N.find_notes(c[: cfg.sample_rate // 2], sample_rate=cfg.sample_rate, cache=False)  # imports, weights
+    wall, cpu = [], []
+    for _ in range(args.repeat):
+        N._MEMO.clear()
+        N._PITCH_MEMO.clear()
+        w, t = time.perf_counter(), time.process_time()
+        transfer.solve("sampler", c, s, cfg, progress=False)
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - t)
+    print(f"sampler, {args.content} in the style of {args.style}, {args.duration:g} s at {args.sample_rate} Hz, "
+          f"{torch.get_num_threads()} threads: {min(wall):.2f} s wall (best of {args.repeat}; "
+          f"CPU time {min(cpu):.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
