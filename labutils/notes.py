@@ -48,8 +48,9 @@ VOICED_RANGE_DB = 45.0
 # (measured: every monophonic clip of the rendered set 0.80-0.89, its polyphonic prelude 0.28-0.80,
 # most below 0.55; the bundled drums_loop 0.18, tabla_loop 0.35, pad_drone 0.40)
 MONOPHONY_THRESHOLD = 0.65
-# a clip whose score is below this has no pitched notes to play (drums, a pad, noise)
-PITCHED_THRESHOLD = 0.42
+# a clip whose score is below this has no pitched notes to play (drums, noise): the rendered
+# polyphonic preludes score 0.28 (oboe) to 0.80, all but the oboe's at least 0.40 (horn)
+PITCHED_THRESHOLD = 0.375
 # a note is pitched when at least this share of its frames is voiced
 VOICED_SHARE = 0.3
 FMIN, FMAX = 50.0, 2000.0
