@@ -298,7 +298,8 @@ def test_stop_and_interrupt_while_a_cell_waits(tmp_path):
         assert _reply(kc, check, 30)["content"]["status"] == "ok"
 
         # 2. Kernel > Interrupt while the cell blocks in wait(): saved as an interrupted partial run
-        run_id = kc.execute("panel.run(); result = panel.wait()")
+        # (stop_on_error=False: the kernel would otherwise abort the check sent right after the error)
+        run_id = kc.execute("panel.run(); result = panel.wait()", stop_on_error=False)
         time.sleep(3)
         km.interrupt_kernel()
         reply = _reply(kc, run_id, 30)
