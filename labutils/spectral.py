@@ -315,6 +315,7 @@ def chroma(magnitude_: torch.Tensor, filterbank: torch.Tensor, *, floor: float) 
     c = torch.matmul(filterbank.to(magnitude_), magnitude_)
     return c * torch.rsqrt(c.square().sum(-2, keepdim=True) + floor ** 2)
 
+
 # --------------------------------------------------------------------------------------------
 # Attempt 6, audio mosaicing: back to sound from the style's complex frames and the activations
 # --------------------------------------------------------------------------------------------

@@ -13,27 +13,11 @@ import pytest
 
 from labutils import report as R
 
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _need_browser
 from test_report import csv_numbers, fake_benchmark
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
-
-def _need_browser() -> None:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            reason = "the playwright Python package is missing (pip install -e '.[dev]')"
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run under CI: {reason}")
-        pytest.skip(reason)
 
 
 def test_report_players_load_and_table_equals_csv(tmp_path: Path):
