@@ -558,55 +558,94 @@ def continuity_filter(activations: torch.Tensor, *, length: int,
     return out
 
 
+def guided_plan(masks: torch.Tensor, n_frames: int, *, like: torch.Tensor,
+                cache: dict | None = None) -> tuple[tuple, list[torch.Tensor]]:
+    """What the fused guided path needs of ``masks: (N, T)`` on a map of ``n_frames`` frames:
+    each mask's support ``(first, one-past-last)`` and the square roots of its weights there,
+    sqrt(m_n(t) / sum_t m_n(t)), each ``(T_n,)`` in ``like``'s dtype and device.
+
+    ``cache``: a dict kept by the caller between steps (the masks must not change while it is
+    kept): the plan is made once per frame count, dtype and device instead of once per step.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    key = (n_frames, like.dtype, like.device)
+    if cache is not None and key in cache:
+        return cache[key]
+    with torch.no_grad():
+        m = resample_masks(masks.to(like), n_frames)
+        bounds = tuple(_support(row) for row in m)
+        roots = [(row[lo:hi] / row[lo:hi].sum().clamp_min(_EPS)).sqrt() for row, (lo, hi) in zip(m, bounds)]
+    plan = (bounds, roots)
+    if cache is not None:
+        cache[key] = plan
+    return plan
+
+
 class _GuidedCorrelation(torch.autograd.Function):
     """(||F - F_c||^2 per item, per-mask statistic) with a hand-written backward, for the
     per-frequency and time-frequency statistics of :func:`guided_statistic`.
 
     Autograd's version slices the feature map once per mask, and each slice's backward fills a
-    zero tensor of the full map's size: N notes cost N full passes. Here every mask's frames are
-    read in place (for fixed b and f, the C x T_n block of a ``(B, C, F, T)`` map is a strided
-    matrix the products take as it is), and the gradient of every mask,
-    m_n(t) (S_n + S_n^T) F(t) / mass_n, lands in one tensor on its frames only.
-    ``masks`` are on the map's frames already; ``bounds`` the (first, one-past-last) frame of each.
+    zero tensor of the full map's size: N notes cost N full passes. Here each mask's frames are
+    weighted once, Z_n = F(t) sqrt(w_n(t)) on its support only (w_n = m_n / mass_n), so that its
+    statistic is one product of Z_n with itself, S_n = Z_n Z_n^T, and the gradient of every mask,
+    w_n(t) (S_n + S_n^T) F(t) = sqrt(w_n(t)) (S_n + S_n^T) Z_n, is one product and one fused
+    multiply-add on those frames, into one tensor. For "per-frequency" the map is laid out once as
+    ``(B, F, C, T)``, so each mask's ``C x T_n`` blocks are close together in memory (as a strided
+    view of ``(B, C, F, T)`` they are F * T floats apart) and the products read them in place.
+    ``bounds`` and ``roots`` come from :func:`guided_plan` (on the map's frames).
     """
 
     @staticmethod
-    def forward(ctx, features: torch.Tensor, target: torch.Tensor | None, masks: torch.Tensor, bounds: tuple,
+    def forward(ctx, features: torch.Tensor, target: torch.Tensor | None, bounds: tuple, roots: list,
                 statistic: str, precision: str = "fp32"):
         ctx.bounds, ctx.statistic, ctx.precision = bounds, statistic, precision
         ctx.scale = 1.0 if statistic == "per-frequency" else 1.0 / features.shape[-2]
-        stats = []
-        for mask, (lo, hi) in zip(masks, bounds):
-            w = mask[lo:hi] * (ctx.scale / mask[lo:hi].sum().clamp_min(_EPS))
-            if statistic == "per-frequency":
-                xn = features.transpose(1, 2)[..., lo:hi]  # (B, F, C, Tn), a view
-                stats.append(PR.matmul(xn * w, xn.transpose(-1, -2), precision=precision))
-            else:
-                xn = features[..., lo:hi]  # (B, C, F, Tn)
-                stats.append(PR.matmul((xn * w).flatten(2), xn.flatten(2).transpose(1, 2), precision=precision))
+        ctx.shape = features.shape
+        per_frequency = statistic == "per-frequency"
+        x = features.transpose(1, 2).contiguous() if per_frequency else features  # (B, F, C, T) | (B, C, F, T)
+        zs, stats = [], []
+        for root, (lo, hi) in zip(roots, bounds):
+            z = x[..., lo:hi] * root  # (B, F, C, Tn) | (B, C, F, Tn)
+            zs.append(z)
+            flat = z if per_frequency else z.flatten(2)
+            stats.append(PR.matmul(flat, flat.transpose(-1, -2), precision=precision))
+        stat = torch.stack(stats, dim=1)
+        if ctx.scale != 1.0:
+            stat = stat.mul_(ctx.scale)
         if target is None:
             err, diff = features.new_zeros(features.shape[0]), None
         else:
             diff = features - target
             err = torch.linalg.vector_norm(diff.flatten(1), dim=1).square()
-        ctx.save_for_backward(features, masks, diff)
-        return err, torch.stack(stats, dim=1)
+        ctx.save_for_backward(diff, *roots, *zs)
+        return err, stat
 
     @staticmethod
     def backward(ctx, grad_err: torch.Tensor, grad_stats: torch.Tensor):
-        features, masks, diff = ctx.saved_tensors
-        grad = torch.zeros_like(features)
-        for n, (mask, (lo, hi)) in enumerate(zip(masks, ctx.bounds)):
-            w = mask[lo:hi] * (ctx.scale / mask[lo:hi].sum().clamp_min(_EPS))
-            g = grad_stats[:, n]
-            sym = g + g.transpose(-1, -2)
-            if ctx.statistic == "per-frequency":  # (B, F, C, C) @ (B, F, C, Tn)
-                xw = features.transpose(1, 2)[..., lo:hi] * w
-                grad.transpose(1, 2)[..., lo:hi] += PR.matmul(sym, xw, precision=ctx.precision)
+        diff, *saved = ctx.saved_tensors
+        n = len(ctx.bounds)
+        roots, zs = saved[:n], saved[n:]
+        b, c, f, t = ctx.shape
+        per_frequency = ctx.statistic == "per-frequency"
+        sym = grad_stats + grad_stats.transpose(-1, -2)  # (B, N, F, C, C) | (B, N, C, C)
+        if ctx.scale != 1.0:
+            sym = sym.mul_(ctx.scale)
+        grad = sym.new_zeros((b, f, c, t) if per_frequency else (b, c, f, t))
+        for k, (root, z, (lo, hi)) in enumerate(zip(roots, zs, ctx.bounds)):
+            if per_frequency:  # (B, F, C, C) @ (B, F, C, Tn)
+                prod = PR.matmul(sym[:, k], z, precision=ctx.precision)
             else:  # (B, C, C) @ (B, C, F Tn)
-                xw = features[..., lo:hi] * w
-                grad[..., lo:hi] += PR.matmul(sym, xw.flatten(2), precision=ctx.precision).view(xw.shape)
-        if diff is not None:
+                prod = PR.matmul(sym[:, k], z.flatten(2), precision=ctx.precision).view(z.shape)
+            grad[..., lo:hi].addcmul_(prod, root)
+        if per_frequency:  # back to (B, C, F, T) in memory too: the layers below read it that way
+            out = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device)
+            if diff is not None:
+                grad = torch.addcmul(grad.transpose(1, 2), (2 * grad_err).view(-1, 1, 1, 1), diff, out=out)
+            else:
+                grad = out.copy_(grad.transpose(1, 2))
+        elif diff is not None:
             grad.addcmul_((2 * grad_err).view(-1, 1, 1, 1), diff)
         return grad, None, None, None, None, None
 
@@ -625,6 +664,7 @@ def content_and_guided(
     weights: torch.Tensor | None = None,
     fast: bool = True,
     precision: str = "fp32",
+    plan: dict | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Content loss on some feature maps, guided style loss on others. ``-> (B,), (B,)``.
 
@@ -634,24 +674,22 @@ def content_and_guided(
     aligned with ``content_index`` (None: no content term). ``fast`` fuses a map's content
     error and its per-frequency or time-frequency statistics with one backward for every mask;
     ``fast=False`` composes :func:`guided_statistic` through autograd (the reference).
+    ``plan``: a dict kept between steps for :func:`guided_plan` (the masks' supports and weights
+    made once; None: made on every call).
 
     Notebook: notebooks/09_guided_statistics.ipynb
     """
     batch = features[0].shape[0]
     content_at = {i: n for n, i in enumerate(content_index)} if content else {}
     style_at = {i: n for n, i in enumerate(style_index)}
-    resampled: dict[int, tuple[torch.Tensor, tuple]] = {}
     c_terms, s_terms = [], []
     for i in sorted(set(content_at) | set(style_at)):
         f = features[i]
         target = content[content_at[i]] if i in content_at else None
         stat = None
         if i in style_at and fast and statistic in ("per-frequency", "time-frequency"):
-            if f.shape[-1] not in resampled:
-                m = resample_masks(masks.to(f), f.shape[-1])
-                resampled[f.shape[-1]] = (m, tuple(_support(row) for row in m))
-            m, bounds = resampled[f.shape[-1]]
-            err, stat = _GuidedCorrelation.apply(f, target, m, bounds, statistic, precision)
+            bounds, roots = guided_plan(masks, f.shape[-1], like=f, cache=plan)
+            err, stat = _GuidedCorrelation.apply(f, target, bounds, roots, statistic, precision)
         elif target is not None:
             err = _sq_error(f, target)
         if target is not None:

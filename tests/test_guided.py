@@ -284,3 +284,29 @@ def test_vgg19_guide_notes_uses_one_gram_matrix_per_note():
     assert torch.isfinite(out["style"]).all() and float(p.grad.abs().sum()) > 0
     # the guided style loss differs from the whole-clip one on the same start
     assert abs(float(out["style"][0].detach()) - float(plain.loss_fn(plain.init)["style"][0])) > 1e-6
+
+
+def test_fused_guided_path_with_a_kept_plan_on_maps_of_other_lengths():
+    # the plan (supports and sqrt-weights of the masks) made once and kept between calls gives
+    # what a fresh plan and autograd give, also on a map with twice the frames (masks resampled)
+    # and with a mask that is zero everywhere
+    masks = torch.cat([_masks(11), torch.zeros(1, 11, dtype=torch.float64)])
+    weights = torch.tensor([0.3, 0.5, 0.2], dtype=torch.float64)
+    for statistic in ("per-frequency", "time-frequency"):
+        for frames in (11, 22):
+            feats = _features(20, (2, 3, 4, frames)).requires_grad_(True)
+            content = [_features(21, (1, 3, 4, frames))]
+            style = [L.guided_statistic(_features(22, (1, 3, 4, frames)), masks, statistic=statistic)]
+            norms = [L.guided_norms(style[0], blocks=4)]
+            kept: dict = {}
+            out = []
+            for fast, plan in ((False, None), (True, None), (True, kept), (True, kept)):
+                c, s = L.content_and_guided([feats], content, [L._energy(content[0])], style, norms, masks,
+                                            statistic=statistic, content_index=[0], style_index=[0],
+                                            weights=weights, fast=fast, plan=plan)
+                (g,) = torch.autograd.grad((c * 0.7 + s * 0.3).sum(), [feats])
+                out.append((c.detach(), s.detach(), g))
+            assert len(kept) == 1
+            for got in out[1:]:
+                for a, b in zip(got, out[0]):
+                    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -259,7 +259,7 @@ def _build_levers(setup, cfg: CaracallaRoebelConfig) -> Problem:
             c, s = L.content_and_guided(features(rep), targets.content, targets.content_norms, guide.targets,
                                         guide.norms, guide.masks, statistic=cfg.statistic, content_index=content_index,
                                         style_index=style_index, weights=guide.weights, fast=cfg.fast,
-                                        precision=net.precision)
+                                        precision=net.precision, plan=guide.plans)
         if cfg.content_term == "chroma" and alpha > 0:
             c = L.chroma_loss(S.chroma(mag, chroma_fb, floor=floor), chroma_target, weights=chroma_weights)
         return {"total": L.total_loss(c, s, alpha=alpha, beta=b), "content": c, "style": s}
@@ -328,7 +328,8 @@ class NoteGuide:
     ``chosen[n]``: the style note matched to content note n; ``semitones[n]``: the shift that
     moves it to content note n's pitch; ``pieces[n]``: that style note moved, ``(L_n,)`` audio;
     ``owner`` / ``parts``: content note and part of each mask. After :meth:`set_targets`:
-    ``targets`` (per style feature map ``(1, M, ...)``) and ``norms`` (per map ``(M,)``).
+    ``targets`` (per style feature map ``(1, M, ...)``) and ``norms`` (per map ``(M,)``);
+    ``plans``: what :func:`labutils.losses.guided_plan` made of the masks, kept between steps.
 
     Notebook: notebooks/09_guided_statistics.ipynb
     """
@@ -347,6 +348,7 @@ class NoteGuide:
     attack: float = 0.0
     targets: list[torch.Tensor] = field(default_factory=list)
     norms: list[torch.Tensor] = field(default_factory=list)
+    plans: dict = field(default_factory=dict)  # the fused path's mask plans, made once (losses.guided_plan)
 
     def piece_masks(self, n_frames: int) -> torch.Tensor:
         """Each mask's counterpart on its style piece's frames (the piece padded to ``n_frames``):
