@@ -330,7 +330,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     else:
         triples, source = None, None
     result = sweep.sweep(grid, method=args.method, base=base, triples=triples, source=source, out_dir=args.out,
-                         resume=args.resume, executor=args.executor, progress=not args.quiet)
+                         resume=args.resume, executor=args.executor, progress=not args.quiet,
+                         compare_with=args.compare_with or ())
     print((result.folder / "summary.md").read_text())
     print(f"{result.ran} tasks run, {result.skipped} already done, {result.seconds:.1f} s; best on this split: "
           f"{result.best}")
@@ -422,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--triples", type=int, default=None, help="use only the first N triples of the split")
     p.add_argument("--resume", default=None, metavar="FOLDER", help="finish an interrupted sweep folder "
                    "(running the same sweep again finds its folder too)")
+    p.add_argument("--compare-with", action="append", default=None, metavar="FOLDER",
+                   help="a quality-benchmark folder (compare --benchmark) whose method rows the Pareto plot "
+                   "draws beside the cells (repeatable; with --resume of a finished sweep: redraw only)")
     p.add_argument("--executor", default=None, help="where cells run: local (default) or dask://HOST:PORT "
                    "(a dask.distributed scheduler)")
     p.add_argument("--out", default=DEFAULT_OUT, help="folder under which the sweep folder is made (default: outputs)")

@@ -519,13 +519,79 @@ def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda label: points[label][0])
 
 
+def benchmark_rows(folder: str | Path, *, methods: Sequence[str] | None = None,
+                   suffix: str | None = None) -> dict[str, dict[str, float]]:
+    """The method rows of a quality-benchmark folder (``python -m labutils compare --benchmark``),
+    for :func:`pareto_plot`'s ``extra``: its ``summary.json`` means (or, without it, its
+    ``summary.csv``), calibration rows left out, ``methods`` kept (None: all). Each label gets
+    ``suffix`` (default: " (benchmark, <split>, <n> triples)" from summary.json) so that a row run
+    elsewhere is not mistaken for a cell. Clear error when the folder holds neither file.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    folder = Path(folder)
+    calibration_names = set(getattr(metrics, "CALIBRATION_ROWS", ("content copied",)))
+    split, n_triples = None, None
+    if (folder / "summary.json").is_file():
+        summary = json.loads((folder / "summary.json").read_text())
+        table = summary.get("means", {})
+        split, n_triples = summary.get("split"), len(summary.get("triples", []))
+    elif (folder / "summary.csv").is_file():
+        table = {}
+        with open(folder / "summary.csv", newline="") as fh:
+            for row in csv.DictReader(fh):
+                name = row.pop("name", None) or row.pop("label", None)
+                if name is None or row.get("kind", "cell") == CALIBRATION:
+                    continue
+                table[name] = {k: float(v) for k, v in row.items() if k != "kind" and v not in ("", None)
+                               and _is_number(v)}
+    else:
+        raise LabError(f"{folder}: not a benchmark folder (no summary.json or summary.csv); run "
+                       f"`python -m labutils compare --benchmark ...` first")
+    if suffix is None:
+        where = ", ".join(x for x in (split, f"{n_triples} triples" if n_triples else None) if x)
+        suffix = f" (benchmark{', ' + where if where else ''})"
+    out = {}
+    for name, row in table.items():
+        if name in calibration_names or (methods is not None and name not in methods):
+            continue
+        out[f"{name}{suffix}"] = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def find_benchmark(contains: str, *, out_dir: str | Path = DEFAULT_OUT) -> Path | None:
+    """The newest folder directly under ``out_dir`` whose name contains ``contains`` and that holds
+    a ``summary.json`` or ``summary.csv`` (a finished benchmark), else None. Folder names start with
+    their time stamp, so the newest is the last in name order.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    root = Path(out_dir)
+    if not root.is_dir():
+        return None
+    found = sorted(d for d in root.iterdir() if d.is_dir() and contains in d.name
+                   and ((d / "summary.json").is_file() or (d / "summary.csv").is_file()))
+    return found[-1] if found else None
+
+
 def pareto_plot(means: Mapping[str, Mapping[str, float]], calibration: Mapping[str, Mapping[str, float]] | None = None,
-                *, timbre: str = "timbre_gain_truth", ax: Any = None) -> Any:
+                *, timbre: str = "timbre_gain_truth", ax: Any = None,
+                extra: Mapping[str, Mapping[str, float]] | None = None) -> Any:
     """Melody kept (chroma) against timbre moved, one point per cell, the Pareto front joined,
-    the calibration rows as labelled stars (or the untouched content when there are none).
+    the calibration rows as labelled stars (or the untouched content when there are none), and
+    ``extra`` rows (other methods' means, e.g. :func:`benchmark_rows`) as labelled diamonds.
     Returns the matplotlib Figure.
 
     Notebook: notebooks/06_exploring_attempt3.ipynb
+    Notebook: notebooks/09_guided_statistics.ipynb
     """
     from matplotlib.figure import Figure
 
@@ -547,6 +613,14 @@ def pareto_plot(means: Mapping[str, Mapping[str, float]], calibration: Mapping[s
         if math.isfinite(x) and math.isfinite(y):
             ax.scatter([x], [y], marker="*", s=120, color="tab:red", zorder=4)
             ax.annotate(name, (x, y), fontsize=8, color="tab:red", xytext=(4, -10), textcoords="offset points")
+    shown = False
+    for name, m in (extra or {}).items():
+        x, y = m.get(timbre, math.nan), m.get(MELODY_KEY, math.nan)
+        if math.isfinite(x) and math.isfinite(y):
+            ax.scatter([x], [y], marker="D", s=50, color="tab:green", zorder=4,
+                       label=None if shown else "other methods")
+            ax.annotate(name, (x, y), fontsize=8, color="tab:green", xytext=(4, 4), textcoords="offset points")
+            shown = True
     floor = getattr(metrics, "SUCCESS_CHROMA", 0.8)
     ax.axhline(floor, color="grey", lw=0.8, ls="--")
     ax.set_xlabel(f"timbre moved ({timbre}, mean)")
@@ -556,7 +630,8 @@ def pareto_plot(means: Mapping[str, Mapping[str, float]], calibration: Mapping[s
     return fig
 
 
-def _write_reports(folder: Path, rows: list[dict[str, Any]], means: dict, calibration: dict, spec: Mapping) -> None:
+def _write_reports(folder: Path, rows: list[dict[str, Any]], means: dict, calibration: dict, spec: Mapping,
+                   extra: Mapping[str, Mapping[str, float]] | None = None) -> None:
     keys = ["kind", "label", "triple", "cell"] + sorted({k for r in rows for k in r} - {"kind", "label", "triple", "cell"})
     with open(folder / "cells.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -574,7 +649,7 @@ def _write_reports(folder: Path, rows: list[dict[str, Any]], means: dict, calibr
         for kind, table in (("cell", means), (CALIBRATION, calibration)):
             for label, m in table.items():
                 writer.writerow([kind, label, *(m.get(k, "") for k in all_keys)])
-    fig = pareto_plot(means, calibration, timbre=timbre_key(rows))
+    fig = pareto_plot(means, calibration, timbre=timbre_key(rows), extra=extra)
     fig.savefig(folder / "pareto.png", dpi=90)
     from . import report
 
@@ -594,6 +669,7 @@ def sweep(
     resume: str | Path | None = None,
     executor: str | Executor | None = None,
     progress: bool = True,
+    compare_with: Sequence[str | Path] = (),
 ) -> SweepResult:
     """Run every cell of ``grid`` on every triple, score each result, write the sweep folder.
 
@@ -604,10 +680,16 @@ def sweep(
     ignored). Without it the folder is ``out_dir/sweep_<method>_<hash>``, the hash of what was
     asked, so running the same sweep again also resumes it. Finished (cell, triple) rows are never
     rerun. ``executor``: see :func:`make_executor`. Progress: a tqdm bar over cells x triples.
+    ``compare_with``: quality-benchmark folders whose method rows :func:`pareto_plot` draws beside
+    the cells (:func:`benchmark_rows`; the plot only, not the spec: resuming a finished sweep
+    with them redraws its plot and runs nothing).
 
     Notebook: notebooks/06_exploring_attempt3.ipynb
     """
     start = time.perf_counter()
+    extra: dict[str, dict[str, float]] = {}
+    for other in compare_with:  # read before anything runs: a bad folder fails at once
+        extra.update(benchmark_rows(other))
     if resume is not None:
         folder = Path(resume)
         if not (folder / "spec.json").is_file():
@@ -664,7 +746,7 @@ def sweep(
     rows = _latest(rows)
     means = means_by_label(rows)
     calibration = means_by_label(rows, kind=CALIBRATION)
-    _write_reports(folder, rows, means, calibration, spec)
+    _write_reports(folder, rows, means, calibration, spec, extra=extra)
     order = rank(means)
     return SweepResult(folder=folder, rows=rows, means=means, calibration=calibration, best=order[0] if order else None,
                        seconds=time.perf_counter() - start, ran=len(todo), skipped=len(tasks) - len(todo),

@@ -124,3 +124,45 @@ def test_executor_spec():
         SW.make_executor("ftp://nowhere")
     with pytest.raises(LabError):
         SW.make_executor("dask://127.0.0.1:1")  # nothing listens there
+
+
+def _benchmark_folder(tmp_path, *, csv_only=False):
+    """A quality-benchmark folder as compare --benchmark writes it: one method row, calibration rows."""
+    folder = tmp_path / "20261202-000000_benchmark_test-2triples__sampler"
+    folder.mkdir()
+    means = {"sampler": {"chroma_to_content": 0.9, "timbre_gain_truth": 0.6, "success": 0.5},
+             "content copied": {"chroma_to_content": 1.0, "timbre_gain_truth": 0.0, "success": 0.0}}
+    if csv_only:
+        (folder / "summary.csv").write_text("name,chroma_to_content,success,timbre_gain_truth\n"
+                                            "sampler,0.9,0.5,0.6\ncontent copied,1.0,0.0,0.0\n")
+    else:
+        (folder / "summary.json").write_text(json.dumps({"split": "test", "triples": [{}, {}], "means": means}))
+    return folder
+
+
+def test_pareto_plot_draws_a_benchmark_folders_method_rows(tmp_path, in_process, capsys):
+    folder = _benchmark_folder(tmp_path)
+    rows = SW.benchmark_rows(folder)
+    assert rows == {"sampler (benchmark, test, 2 triples)": {"chroma_to_content": 0.9, "timbre_gain_truth": 0.6,
+                                                              "success": 0.5}}
+    (tmp_path / "csv").mkdir()
+    csv_folder = _benchmark_folder(tmp_path / "csv", csv_only=True)
+    assert SW.benchmark_rows(csv_folder, suffix="") == {"sampler": {"chroma_to_content": 0.9, "success": 0.5,
+                                                                     "timbre_gain_truth": 0.6}}
+    assert SW.benchmark_rows(folder, methods=["ddsp"]) == {}
+    assert SW.find_benchmark("__sampler", out_dir=tmp_path) == folder
+    assert SW.find_benchmark("__nothing", out_dir=tmp_path) is None
+    with pytest.raises(LabError):
+        SW.benchmark_rows(tmp_path / "csv" / "missing")
+    fig = SW.pareto_plot(in_process.means, in_process.calibration, extra=rows)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "sampler (benchmark, test, 2 triples)" in texts and "content copied" in texts
+    # the CLI: a finished sweep resumed with --compare-with redraws its plot and runs nothing
+    from labutils.__main__ import main
+
+    png = in_process.folder / "pareto.png"
+    before = png.stat().st_mtime_ns
+    assert main(["sweep", "--resume", str(in_process.folder), "--compare-with", str(folder), "--quiet"]) == 0
+    assert "0 tasks run" in capsys.readouterr().out and png.stat().st_mtime_ns != before
+    assert main(["sweep", "--resume", str(in_process.folder), "--compare-with", str(tmp_path / "nope"),
+                 "--quiet"]) == 2
