@@ -54,6 +54,11 @@ PITCHED_THRESHOLD = 0.375
 # a note is pitched when at least this share of its frames is voiced
 VOICED_SHARE = 0.3
 FMIN, FMAX = 50.0, 2000.0
+# onsets moved back to the foot of their loudness rise (see _backtracked)
+BACKTRACK_S = 0.06
+VALLEY_AFTER = 1.0
+DIP_MAX_DB = 20.0  # a deeper dip is a gap (staccato, a rest): the note starts where the sound comes back
+FOOT_DB = 1.5
 
 
 @dataclass
@@ -255,7 +260,7 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                hop_seconds: float = HOP_SECONDS, voicing_threshold: float = VOICING_THRESHOLD,
                offset_db: float = 25.0, release_db: float = 50.0, pre_roll: float = 0.01,
                min_duration: float = 0.06, semitones: float = 0.7, range_db: float = VOICED_RANGE_DB,
-               rise_db: float = 3.0,
+               rise_db: float = 3.0, backtrack: float = BACKTRACK_S, foot_db: float = FOOT_DB,
                crepe: dict[str, Any] | None = None, cache: bool = True) -> Notes:
     """Segment ``audio: (N,)`` (tensor or array) into :class:`Notes`.
 
@@ -283,7 +288,7 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     crepe = {**CREPE, **(crepe or {})}
     x = _mono(audio)
     settings = (sample_rate, pitch, fmin, fmax, hop_seconds, voicing_threshold, offset_db, release_db, pre_roll,
-                min_duration, semitones, range_db, rise_db, tuple(sorted(crepe.items())))
+                min_duration, semitones, range_db, rise_db, backtrack, foot_db, tuple(sorted(crepe.items())))
     key = None
     if cache:
         key = (hashlib.sha1(x.numpy().tobytes()).hexdigest(), x.numel(), settings)
@@ -318,6 +323,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                                    n_fft=1 << max(4, round(math.log2(0.012 * sample_rate)))).double().numpy()[:t]
     onsets = _confirmed(onsets, loud=fine, f0=2.0 ** filled, voiced=voiced, fps=fps, semitones=semitones,
                         rise_db=rise_db, min_frames=max(1, round(min_duration * fps)))
+    onsets = _backtracked(onsets, loud=fine, fps=fps, seconds=backtrack, foot_db=foot_db,
+                          min_frames=max(1, round(min_duration * fps)))
     n = x.numel()
     pre = round(pre_roll * sample_rate)
     skip = max(1, round(0.03 * fps))
@@ -382,7 +389,7 @@ def _confirmed(onsets: list[int], *, loud: np.ndarray, f0: np.ndarray, voiced: n
         # between the level before and the level after
         level_before = loud[max(0, o - 2 * w):max(1, o - w // 2)].max()
         level_after = loud[min(loud.size - 1, o + w // 2):o + 2 * w].max() if o + w // 2 < loud.size else -np.inf
-        valley = min(level_before, level_after) - loud[max(0, o - w):o + 2 * w].min()
+        valley = min(level_before, level_after) - loud[max(0, o - w):o + round(VALLEY_AFTER * w)].min()
         rise = max(rise, valley)
         gap = not voiced[before].all()
         vb, va = voiced[before], voiced[after]
@@ -391,6 +398,47 @@ def _confirmed(onsets: list[int], *, loud: np.ndarray, f0: np.ndarray, voiced: n
         falls = loud[o:o + max(1, w // 2)].max() < loud[before].max() - 6.0  # a note's end, not a start
         if (rise >= rise_db or gap or moved) and not falls:
             out.append(o)
+    return out
+
+
+def _backtracked(onsets: list[int], *, loud: np.ndarray, fps: float, seconds: float, foot_db: float,
+                 min_frames: int = 1, span: float = 0.06) -> list[int]:
+    """Each onset moved back to where the loudness starts to fall into the dip before it. On a
+    sustaining instrument (organ, flute, clarinet, bowed strings) the previous note is released
+    at the new note's start and the new one speaks slowly, so the flux (and the pitch) move 50-90
+    ms late, after a dip: the note starts where that dip begins. The dip is the quietest frame
+    from ``seconds`` before the onset to 30 ms after it; it counts when it lies ``foot_db`` to
+    :data:`DIP_MAX_DB` below the loudest frame of the ``seconds`` before it (deeper is a rest: the
+    note starts where the sound comes back) and is reached within ``span``
+    seconds of the last frame within 1 dB of that level, which becomes the onset (a decaying
+    note's slow fall into the next attack moves nothing). An onset never moves later, nor to or
+    before the previous one; two onsets closer than ``min_frames`` become one."""
+    if seconds <= 0 or not onsets:
+        return onsets
+    reach, after, steep = max(1, round(seconds * fps)), max(1, round(0.03 * fps)), max(1, round(span * fps))
+    hold = max(1, round(0.05 * fps))
+    out: list[int] = []
+    last_dip = -10 * reach
+    for o in onsets:
+        floor = out[-1] + 1 if out else 0
+        lo, hi = max(floor, o - reach), min(loud.size, o + after + 1)
+        new = o
+        if hi - lo > 2:
+            v = lo + int(np.argmin(loud[lo:hi]))
+            if abs(v - last_dip) <= 2:  # the dip the previous onset was moved to the start of: the same note
+                continue
+            pre_lo = max(floor, v - reach)
+            if v > pre_lo:
+                top = float(loud[pre_lo:v].max())
+                if foot_db <= top - loud[v] <= DIP_MAX_DB:
+                    near = np.nonzero(loud[pre_lo:v] >= top - 1.0)[0]
+                    d = pre_lo + int(near[-1])
+                    held = loud[max(floor, d - hold):d + 1]
+                    if v - d <= steep and d - hold >= floor and held.max() - held.min() <= 2.0 and d < o:
+                        new, last_dip = d, v
+        if out and new - out[-1] < min_frames:
+            continue
+        out.append(new)
     return out
 
 

@@ -98,3 +98,23 @@ def test_notes_against_the_midi_score(name):
     result = N.evaluate_notes([clip], progress=False)
     row = result["clips"][0]
     assert row["onset_f1"] >= 0.9 and row["pitch_accuracy"] >= 0.9, row
+
+
+def test_backtrack_moves_a_slow_reattack_to_the_start_of_its_dip_and_leaves_a_rest_alone():
+    fps = 100.0
+    held = np.full(200, -10.0)
+    # a held note, then at frame 100 the next note: the level falls 9 dB over 40 ms and climbs back;
+    # the flux fires on the climb, at frame 108
+    loud = held.copy()
+    loud[100:104] = [-12.0, -15.0, -17.0, -19.0]
+    loud[104:108] = [-17.0, -15.0, -13.0, -11.0]
+    assert N._backtracked([0, 108], loud=loud, fps=fps, seconds=0.06, foot_db=1.5, min_frames=6) == [0, 100 - 1]
+    # a rest: the note ends in silence at frame 100 and the next starts at 108 -> stays at 108
+    rest = held.copy()
+    rest[100:108] = -90.0
+    assert N._backtracked([0, 108], loud=rest, fps=fps, seconds=0.06, foot_db=1.5, min_frames=6) == [0, 108]
+    # a decaying note (1 dB per frame) running into the next attack: nothing held before, nothing moves
+    decay = -10.0 - np.arange(200) * 1.0 % 100
+    assert N._backtracked([0, 100], loud=decay, fps=fps, seconds=0.06, foot_db=1.5, min_frames=6) == [0, 100]
+    # the flux fires twice around one dip: the second onset is the same note
+    assert N._backtracked([0, 104, 108], loud=loud, fps=fps, seconds=0.06, foot_db=1.5, min_frames=6) == [0, 99]
