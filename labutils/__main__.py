@@ -333,6 +333,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                          resume=args.resume, executor=args.executor, progress=not args.quiet,
                          compare_with=args.compare_with or ())
     print((result.folder / "summary.md").read_text())
+    axes = sweep.axis_table(result)
+    if axes:
+        print("Each axis's values, averaged over the cells that have them:\n\n" + axes + "\n")
     print(f"{result.ran} tasks run, {result.skipped} already done, {result.seconds:.1f} s; best on this split: "
           f"{result.best}")
     if (result.folder / "report.html").is_file():

@@ -512,6 +512,30 @@ def summary_table(means: Mapping[str, Mapping[str, float]], calibration: Mapping
     return "\n".join(lines)
 
 
+def axis_table(result: "SweepResult", *, keys: Sequence[str] | None = None) -> str:
+    """A Markdown table of each grid axis's values, every score averaged over the cells that have
+    that value (and over triples), for grids of more than one axis: which lever moved what.
+    ``keys``: default success, chroma, the timbre key, goal_met (those present). Empty text for
+    a one-axis grid.
+
+    Notebook: notebooks/09_guided_statistics.ipynb
+    """
+    spec = json.loads((result.folder / "spec.json").read_text())
+    grid = {k: v for k, v in spec["grid"].items() if len(v) > 1}
+    if len(grid) < 2 or not result.means:
+        return ""
+    fields = _field_map(spec["method"])
+    keys = list(keys or ("success", MELODY_KEY, timbre_key(result.rows), "goal_met"))
+    keys = [k for k in keys if any(k in m for m in result.means.values())]
+    lines = ["| axis | value | cells | " + " | ".join(keys) + " |", "|---" * (len(keys) + 3) + "|"]
+    for axis, values in grid.items():
+        for v in (_parse_value(fields[axis], x) for x in values):
+            members = [m for label, m in result.means.items() if result.cells.get(label, {}).get(axis) == v]
+            means = [_finite_mean([m.get(k) for m in members]) for k in keys]
+            lines.append(f"| {axis} | {_show(v)} | {len(members)} | " + " | ".join(f"{x:.3f}" for x in means) + " |")
+    return "\n".join(lines)
+
+
 def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
     """Labels not dominated in (timbre moved, melody kept), both higher-better, by timbre."""
     front = [a for a, (x, y) in points.items()

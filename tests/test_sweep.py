@@ -166,3 +166,20 @@ def test_pareto_plot_draws_a_benchmark_folders_method_rows(tmp_path, in_process,
     assert "0 tasks run" in capsys.readouterr().out and png.stat().st_mtime_ns != before
     assert main(["sweep", "--resume", str(in_process.folder), "--compare-with", str(tmp_path / "nope"),
                  "--quiet"]) == 2
+
+
+def test_axis_table_averages_each_value_over_its_cells(tmp_path, in_process):
+    assert SW.axis_table(in_process) == ""  # one axis: the summary table says it all
+    grid = {"statistic": ["per-frequency", "time-frequency"], "beta": [1.0, 10.0]}
+    (tmp_path / "spec.json").write_text(json.dumps({"method": "caracalla-roebel", "grid": grid}))
+    cells = {SW.cell_label(v): v for v in SW.cells(grid)}
+    score = {"statistic=per-frequency beta=1": 0.2, "statistic=per-frequency beta=10": 0.4,
+             "statistic=time-frequency beta=1": 0.6, "statistic=time-frequency beta=10": 1.0}
+    means = {label: {"success": score[label], "chroma_to_content": 0.9, "timbre_gain_truth": 0.1,
+                     "goal_met": 0.0} for label in cells}
+    result = SW.SweepResult(folder=tmp_path, rows=[{"timbre_gain_truth": 0.1}], means=means, calibration={},
+                            best=None, seconds=0.0, ran=0, skipped=0, cells=cells)
+    lines = SW.axis_table(result).splitlines()
+    assert lines[0] == "| axis | value | cells | success | chroma_to_content | timbre_gain_truth | goal_met |"
+    assert "| statistic | per-frequency | 2 | 0.300 | 0.900 | 0.100 | 0.000 |" in lines
+    assert "| beta | 10 | 2 | 0.700 | 0.900 | 0.100 | 0.000 |" in lines and len(lines) == 6
