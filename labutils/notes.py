@@ -57,6 +57,8 @@ FMIN, FMAX = 50.0, 2000.0
 # onsets moved back to the foot of their loudness rise (see _backtracked)
 BACKTRACK_S = 0.06
 VALLEY_AFTER = 1.0
+SPLIT_SEMITONES = 0.8
+SPLIT_SETTLE_S = 0.12  # the pitch a note settles on is read after this (CREPE's path lags a slow attack)  # a note whose voiced pitch leaves its first pitch by this much for 60 ms is two notes
 DIP_MAX_DB = 20.0  # a deeper dip is a gap (staccato, a rest): the note starts where the sound comes back
 FOOT_DB = 1.5
 
@@ -261,6 +263,7 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                offset_db: float = 25.0, release_db: float = 50.0, pre_roll: float = 0.01,
                min_duration: float = 0.06, semitones: float = 0.7, range_db: float = VOICED_RANGE_DB,
                rise_db: float = 3.0, backtrack: float = BACKTRACK_S, foot_db: float = FOOT_DB,
+               split_semitones: float = SPLIT_SEMITONES,
                crepe: dict[str, Any] | None = None, cache: bool = True) -> Notes:
     """Segment ``audio: (N,)`` (tensor or array) into :class:`Notes`.
 
@@ -288,7 +291,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     crepe = {**CREPE, **(crepe or {})}
     x = _mono(audio)
     settings = (sample_rate, pitch, fmin, fmax, hop_seconds, voicing_threshold, offset_db, release_db, pre_roll,
-                min_duration, semitones, range_db, rise_db, backtrack, foot_db, tuple(sorted(crepe.items())))
+                min_duration, semitones, range_db, rise_db, backtrack, foot_db, split_semitones,
+                tuple(sorted(crepe.items())))
     key = None
     if cache:
         key = (hashlib.sha1(x.numpy().tobytes()).hexdigest(), x.numel(), settings)
@@ -325,6 +329,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                         rise_db=rise_db, min_frames=max(1, round(min_duration * fps)))
     onsets = _backtracked(onsets, loud=fine, fps=fps, seconds=backtrack, foot_db=foot_db,
                           min_frames=max(1, round(min_duration * fps)))
+    onsets = _pitch_splits(onsets, f0=2.0 ** filled, voiced=voiced, fps=fps, semitones=split_semitones,
+                           min_frames=max(1, round(min_duration * fps)))
     n = x.numel()
     pre = round(pre_roll * sample_rate)
     skip = max(1, round(0.03 * fps))
@@ -398,6 +404,44 @@ def _confirmed(onsets: list[int], *, loud: np.ndarray, f0: np.ndarray, voiced: n
         falls = loud[o:o + max(1, w // 2)].max() < loud[before].max() - 6.0  # a note's end, not a start
         if (rise >= rise_db or gap or moved) and not falls:
             out.append(o)
+    return out
+
+
+def _pitch_splits(onsets: list[int], *, f0: np.ndarray, voiced: np.ndarray, fps: float, semitones: float,
+                  min_frames: int) -> list[int]:
+    """Notes whose pitch moves and stays away: a repeated or legato note that the loudness did not
+    mark (a soft re-attack of an organ or a bowed string) is found where the voiced pitch leaves
+    the note's first pitch (the median of its first ``min_frames`` voiced frames after
+    :data:`SPLIT_SETTLE_S`) by more than ``semitones`` for ``min_frames`` frames in a row, the new note starting
+    where the move began (the last frame within 0.3 semitones). Both parts keep at least
+    ``min_frames``; ``semitones <= 0`` splits nothing."""
+    if semitones <= 0 or not onsets:
+        return onsets
+    midi = 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-3) / 440.0)
+    skip = max(1, round(SPLIT_SETTLE_S * fps))
+    out: list[int] = []
+    bounds = list(onsets) + [midi.size]
+    for on, nxt in zip(bounds[:-1], bounds[1:]):
+        out.append(on)
+        start = on
+        while True:
+            head = np.arange(start + skip, min(nxt, start + skip + min_frames))
+            head = head[voiced[head]] if head.size else head
+            if head.size < max(2, min_frames // 2):
+                break
+            ref = float(np.median(midi[head]))
+            away = voiced & (np.abs(midi - ref) > semitones)
+            split = None
+            for t in range(start + skip + min_frames, nxt - min_frames + 1):
+                if away[t:t + min_frames].all():
+                    split = t
+                    while split > start + min_frames and abs(midi[split - 1] - ref) > 0.3 and split > t - 5:
+                        split -= 1
+                    break
+            if split is None or split - start < min_frames or nxt - split < min_frames:
+                break
+            out.append(split)
+            start = split
     return out
 
 

@@ -118,3 +118,18 @@ def test_backtrack_moves_a_slow_reattack_to_the_start_of_its_dip_and_leaves_a_re
     assert N._backtracked([0, 100], loud=decay, fps=fps, seconds=0.06, foot_db=1.5, min_frames=6) == [0, 100]
     # the flux fires twice around one dip: the second onset is the same note
     assert N._backtracked([0, 104, 108], loud=loud, fps=fps, seconds=0.06, foot_db=1.5, min_frames=6) == [0, 99]
+
+
+def test_pitch_split_finds_a_legato_note_and_leaves_a_vibrato_alone():
+    fps = 100.0
+    midi = np.r_[np.full(40, 60.0), np.linspace(60.0, 62.0, 4), np.full(56, 62.0)]
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    voiced = np.ones(midi.size, bool)
+    out = N._pitch_splits([0], f0=f0, voiced=voiced, fps=fps, semitones=0.8, min_frames=6)
+    assert len(out) == 2 and out[0] == 0 and 39 <= out[1] <= 42
+    vibrato = 60.0 + 0.4 * np.sin(2 * np.pi * 6.0 * np.arange(100) / fps)
+    f0v = 440.0 * 2 ** ((vibrato - 69) / 12)
+    assert N._pitch_splits([0], f0=f0v, voiced=voiced, fps=fps, semitones=0.8, min_frames=6) == [0]
+    # unvoiced frames never split a note
+    assert N._pitch_splits([0], f0=f0, voiced=np.r_[np.ones(40, bool), np.zeros(60, bool)], fps=fps,
+                           semitones=0.8, min_frames=6) == [0]
