@@ -401,6 +401,8 @@ class SamplerConfig(TransferConfig):
                             "fade at most this long", min=0.01, max=2.0)
     tie_semitones: float = _f(0.5, "style notes within this many semitones of the nearest count as ties (then the "
                               "duration decides, then the loudness)", min=0.0, max=12.0)
+    isolate: str = _f("auto", "keep only each style note's own partials (a chord's other voices removed): auto "
+                      "(when the style is polyphonic), on or off", choices=("auto", "on", "off"))
     min_style_notes: int = _f(1, "pitched notes the style clip needs; fewer is the error naming the attempts that "
                               "take any texture", min=1, max=1000)
 

@@ -342,6 +342,7 @@ def quality_benchmark(
         lines.append(f"Instrument probe top-1 accuracy: {accuracy['truth']:.0%} on the {accuracy['n_truth']} truth clips, "
                      f"{accuracy['content']:.0%} on the {accuracy['n_content']} content clips.")
     lines += pitch_verdict_lines(per_row)
+    lines += monophonic_success_lines(per_row)
     keys = YARDSTICK_KEYS if probe is not None else TABLE_KEYS + ("goal_met",)
     summary = "\n\n".join(lines) + "\n\n" + metrics_table(means, keys=keys) + "\n\n" + "\n".join(
         f"- {v}" for v in verdicts(means)) + "\n"
@@ -377,6 +378,21 @@ def pitch_verdict_lines(per_row: Mapping[str, list[Mapping[str, float]]]) -> lis
             f"{max(truth):.3f}), the style copied on {sum(v <= limit for v in style)} of {len(style)} (best "
             f"{min(style):.3f}); polyphonic content is judged on chroma >= {metrics.SUCCESS_CHROMA}. "
             f"success_chroma is the former verdict (chroma >= {metrics.SUCCESS_CHROMA} for every triple)."]
+
+
+def monophonic_success_lines(per_row: Mapping[str, list[Mapping[str, float]]]) -> list[str]:
+    """One sentence: each row's success over the triples whose content is monophonic (where
+    success is judged on pitch against the score), when the split also has polyphonic content.
+
+    Notebook: notebooks/04_compare.ipynb
+    """
+    rows = {label: [r for r in rs if r.get("monophonic", 1.0)] for label, rs in per_row.items()}
+    n_all = max((len(rs) for rs in per_row.values()), default=0)
+    n_mono = max((len(rs) for rs in rows.values()), default=0)
+    if not n_mono or n_mono == n_all or not all("success" in r for rs in rows.values() for r in rs):
+        return []
+    parts = [f"{label} {_mean([r['success'] for r in rs]):.3f}" for label, rs in rows.items() if rs]
+    return [f"Success on the {n_mono} triples with monophonic content: " + ", ".join(parts) + "."]
 
 
 def _changed(cfg: TransferConfig) -> dict[str, Any]:

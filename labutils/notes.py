@@ -571,6 +571,42 @@ def shift_pitch(audio: Any, semitones: float, *, sample_rate: int, method: str =
     raise ConfigError(f"method={method!r}: choose one of {', '.join(SHIFT_METHODS)}")
 
 
+def harmonic_part(audio: Any, f0: np.ndarray, *, sample_rate: int, hop_length: int, n_fft: int = 2048,
+                  width: float = 0.35, floor: float = 0.0, keep_unvoiced: bool = True) -> torch.Tensor:
+    """The partials of one pitch line: ``audio: (N,)`` with, in each STFT frame, only the bins
+    within ``width`` semitones (at least 1.5 bins) of a multiple of that frame's ``f0`` (Hz per
+    control frame, ``hop_length`` samples apart; nan where unvoiced, where the frame is kept
+    whole with ``keep_unvoiced``, silenced without). A chord's other voices fall between the
+    partials and are removed (kept at ``floor``, a gain), except where their partials coincide. ``(N,)`` float tensor.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    x = _mono(audio)
+    n = x.numel()
+    hop = max(1, n_fft // 4)
+    window = torch.hann_window(n_fft)
+    spec = torch.stft(x, n_fft, hop_length=hop, window=window, return_complex=True, center=True)
+    frames = spec.shape[-1]
+    t = np.arange(frames) * hop / hop_length  # STFT frame -> control frame (fractional)
+    f0 = np.asarray(f0, dtype=np.float64)
+    valid = np.isfinite(f0) & (f0 > 0)
+    if not valid.any():
+        return x.clone() if keep_unvoiced else torch.zeros_like(x)
+    log_f = np.interp(t, np.nonzero(valid)[0], np.log2(f0[valid]))
+    voiced = np.interp(t, np.arange(f0.size), valid.astype(np.float64)) >= 0.5
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)  # (K,)
+    hz = 2.0 ** log_f  # (F,)
+    ratio = freqs[:, None] / hz[None, :]  # (K, F): which harmonic each bin is nearest
+    k = np.maximum(1.0, np.round(ratio))
+    off = np.abs(freqs[:, None] - k * hz[None, :])
+    half = np.maximum(k * hz[None, :] * (2.0 ** (width / 12.0) - 1.0), 1.5 * sample_rate / n_fft)
+    mask = np.clip(1.5 - off / half, floor, 1.0)  # 1 within half a width, fading to ``floor`` at 1.5 widths
+    mask[:, ~voiced] = 1.0 if keep_unvoiced else 0.0
+    y = torch.istft(spec * torch.as_tensor(mask, dtype=torch.float32), n_fft, hop_length=hop, window=window,
+                    center=True, length=n)
+    return y
+
+
 # --------------------------------------------------------------------------------------------
 # Which style note plays which content note
 # --------------------------------------------------------------------------------------------
@@ -710,7 +746,7 @@ def evaluation_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Note", "Notes", "find_notes", "crepe_pitch", "shift_pitch", "varispeed", "read_at", "match_notes",
+__all__ = ["Note", "Notes", "find_notes", "crepe_pitch", "shift_pitch", "harmonic_part", "varispeed", "read_at", "match_notes",
            "reference_notes", "score_notes", "evaluate_notes", "evaluation_table", "PITCH_METHODS", "SHIFT_METHODS"]
 
 

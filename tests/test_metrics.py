@@ -258,3 +258,15 @@ def test_success_on_pitch_for_monophonic_content_on_chroma_for_polyphonic():
     assert M.success_of({**row, "f0_off_50c": M.SUCCESS_F0_OFF + 0.01}, monophonic=True) == 0.0
     assert M.success_of({**row, "probe_top1": 0.0}, monophonic=True) == 0.0
     assert M.success_of({**row, "f0_off_50c": math.nan}, monophonic=True) == 0.0
+
+
+def test_monophonic_success_line_counts_only_monophonic_content():
+    from labutils import evaluate as E
+
+    per_row = {"sampler": [{"success": 1.0, "monophonic": 1.0}, {"success": 0.0, "monophonic": 1.0},
+                           {"success": 1.0, "monophonic": 1.0}, {"success": 0.0, "monophonic": 0.0}],
+               "truth": [{"success": 1.0, "monophonic": 1.0}] * 3 + [{"success": 0.0, "monophonic": 0.0}]}
+    (line,) = E.monophonic_success_lines(per_row)
+    assert "3 triples with monophonic content" in line and "sampler 0.667" in line and "truth 1.000" in line
+    # every content monophonic: nothing to add
+    assert E.monophonic_success_lines({"sampler": per_row["sampler"][:3]}) == []

@@ -133,3 +133,22 @@ def test_pitch_split_finds_a_legato_note_and_leaves_a_vibrato_alone():
     # unvoiced frames never split a note
     assert N._pitch_splits([0], f0=f0, voiced=np.r_[np.ones(40, bool), np.zeros(60, bool)], fps=fps,
                            semitones=0.8, min_frames=6) == [0]
+
+
+def test_harmonic_part_keeps_one_voice_of_a_chord():
+    rate, hop = 16000, 160
+    t = np.arange(rate) / rate
+    low = sum(np.sin(2 * np.pi * k * 200.0 * t) / k for k in range(1, 4))
+    other = sum(np.sin(2 * np.pi * k * 290.0 * t) / k for k in range(1, 4))
+    f0 = np.full(rate // hop + 1, 200.0)
+    y = N.harmonic_part(torch.as_tensor(low + other, dtype=torch.float32), f0, sample_rate=rate, hop_length=hop).numpy()
+    mid = slice(rate // 4, 3 * rate // 4)
+    spec = np.abs(np.fft.rfft(y[mid] * np.hanning(rate // 2)))
+    freqs = np.fft.rfftfreq(rate // 2, 1 / rate)
+    at = lambda f: spec[np.argmin(np.abs(freqs - f))]
+    assert at(200) > 0.9 * np.abs(np.fft.rfft(low[mid] * np.hanning(rate // 2)))[np.argmin(np.abs(freqs - 200))]
+    assert at(290) < 0.01 * at(200) and at(870) < 0.01 * at(600)  # (580 lies a partial-width from 600)
+    # the floor keeps the rest at that gain
+    z = N.harmonic_part(torch.as_tensor(other, dtype=torch.float32), f0, sample_rate=rate, hop_length=hop,
+                        floor=0.3).numpy()
+    assert 0.25 < np.std(z[mid]) / np.std(other[mid]) < 0.35

@@ -29,7 +29,16 @@ from ..config import SamplerConfig
 from ..errors import ConfigError
 from .base import Problem, prepare
 
-FLATTEN_S = 0.15  # the style's pitch drift is smoothed over this many seconds (a 5-6 Hz vibrato survives)
+# a polyphonic style's notes keep their own partials at full level and the rest at 0.3 (-10 dB):
+# on the dev split's polyphonic styles, partials alone (width 0.35, floor 0) kept the pitch but the
+# probe no longer heard the instrument; these settings kept both on prelude_piano
+ISOLATE = {"width": 0.7, "floor": 0.3}
+FLATTEN_S = 0.15
+# in a note's first SETTLE_S, a pitch more than SETTLE_SEMITONES from the note's own is the tracker
+# still reading the note before (CREPE's path moves 2.4 semitones per 20 ms frame at most): it is
+# neither followed as a bend nor undone as a drift (following it made an organ scoop like a trumpet)
+SETTLE_S = 0.1
+SETTLE_SEMITONES = 0.5  # the style's pitch drift is smoothed over this many seconds (a 5-6 Hz vibrato survives)
 DISPLAY_COMPRESSION = 1000.0  # the C of every displayed spectrogram (labutils.transfer uses the same)
 NO_NOTES = ("the style clip has no pitched notes the sampler can play ({found}): it looks like drums, a pad or "
             "noise; use --method mosaic or --method caracalla-roebel, which take any texture (ddsp cannot either)")
@@ -103,6 +112,9 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
                  else f"{len(pitched)} pitched of {len(s_notes)} notes, {cfg.min_style_notes} needed")
         raise ConfigError(NO_NOTES.format(found=found))
     mapping = N.match_notes(c_notes, s_notes, tie_semitones=cfg.tie_semitones)
+    isolated = cfg.isolate == "on" or (cfg.isolate == "auto" and not s_notes.monophonic)
+    if isolated:  # a polyphonic style: each note keeps its own partials, the chord around it goes
+        x_s = N.harmonic_part(x_s, s_notes.f0, sample_rate=rate, hop_length=s_notes.hop_length, **ISOLATE)
     slope = decay_rate(s_notes)
     decaying = cfg.extend == "ring" or (cfg.extend == "auto" and slope < cfg.decay_db_per_s)
     n_out, hop = x_c.numel(), c_notes.hop_length
@@ -131,6 +143,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
         if cfg.follow_bends:
             f0 = c.f0.copy()
             f0[~np.isfinite(f0)] = c.hz
+            head = f0[:settle_c]  # the tracker still reading the note before: no bend
+            head[np.abs(12.0 * np.log2(head / c.hz)) > SETTLE_SEMITONES] = c.hz
             semis = 12.0 * np.log2(f0 / s.hz)
             semis = np.clip(semis, (c.pitch - s.pitch) - 2.0, (c.pitch - s.pitch) + 2.0)  # a glitch is no bend
             curve = _frames_to_samples(semis, hop=hop, n=body)
@@ -179,6 +193,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     # over FLATTEN_S so that a vibrato stays: a style note whose pitch wanders, or that holds a
     # slur into the next note, is played at the content's pitch all the same
     s_hop = s_notes.hop_length
+    settle_c, settle_s = round(SETTLE_S * c_notes.frame_rate), round(SETTLE_S * s_notes.frame_rate)
     smooth = max(1, round(FLATTEN_S * s_notes.frame_rate)) | 1
 
     def _drift_correction(j: int, ratio: torch.Tensor, first: float) -> torch.Tensor:
@@ -189,6 +204,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
             return torch.ones_like(ratio)
         semis = 12.0 * np.log2(np.where(np.isfinite(f0), f0, s.hz) / s.hz)
         semis = np.clip(semis, -3.0, 3.0)  # more than that is an octave error: leave it
+        head = slice(0, max(0, round(s.onset * s_notes.frame_rate) + settle_s - lo))
+        semis[head] = np.where(np.abs(semis[head]) > SETTLE_SEMITONES, 0.0, semis[head])
         pad = smooth // 2
         padded = np.pad(semis, pad, mode="edge")
         drift = np.array([np.median(padded[k:k + smooth]) for k in range(semis.size)])
@@ -226,6 +243,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     note = c_notes.note
     info = {"sampler": {"content": c_notes.summary(), "style": s_notes.summary(), "mapping": mapping,
                         "style_decay_db_per_s": round(slope, 2), "extend": "ring" if decaying else "loop",
+                        "isolated": isolated,
                         "placed": placed, **({"note": note} if note else {})}}
     weights = {"source": "the style clip's own notes (no weights)", **({"note": note} if note else {})}
     return Problem(init=init, loss_fn=None, decode=decode, preview=preview, lr=cfg.lr, weights=weights,
