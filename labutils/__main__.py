@@ -255,8 +255,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         est = speed.estimate(args.method, content, style, cfg, betas=betas)
         print(f"{args.method}: {names['content']} in the style of {names['style']} on {device}: {est.text()}")
         return 0
-    print(f"{args.method}: {names['content']} in the style of {names['style']}, {cfg.steps} steps on {device}",
-          file=sys.stderr)
+    steps = getattr(cfg, "steps_meaning", "") or runs.steps_text(cfg.steps)
+    print(f"{args.method}: {names['content']} in the style of {names['style']}, {steps} on {device}", file=sys.stderr)
     said = []
 
     def say_estimate(info: Any, spec: Any) -> None:

@@ -407,3 +407,4 @@ class SamplerConfig(TransferConfig):
                               "take any texture", min=1, max=1000)
 
     method = "sampler"
+    steps_meaning = "one step per content note"  # what the CLI's first line says instead of "N steps"

@@ -68,6 +68,7 @@ def test_cli_end_to_end_on_a_one_second_clip(tmp_path):
     out = cli("transfer", "--method", "sampler", "--content", "ode_piano", "--style", "ode_violin", "--duration", "1",
               "--sample-rate", "22050", "--out", str(tmp_path), "--quiet")
     assert out.returncode == 0, out.stderr
+    assert "one step per content note" in out.stderr and "1 steps" not in out.stderr
     folder = Path(out.stdout.strip().splitlines()[-1])
     assert folder.parent == tmp_path
     for name in ("result.wav", "config.json", "losses.csv", "spectrograms.png"):
