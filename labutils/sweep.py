@@ -609,10 +609,10 @@ def find_benchmark(contains: str, *, out_dir: str | Path = DEFAULT_OUT) -> Path 
 def pareto_plot(means: Mapping[str, Mapping[str, float]], calibration: Mapping[str, Mapping[str, float]] | None = None,
                 *, timbre: str = "timbre_gain_truth", ax: Any = None,
                 extra: Mapping[str, Mapping[str, float]] | None = None) -> Any:
-    """Melody kept (chroma) against timbre moved, one point per cell, the Pareto front joined,
-    the calibration rows as labelled stars (or the untouched content when there are none), and
-    ``extra`` rows (other methods' means, e.g. :func:`benchmark_rows`) as labelled diamonds.
-    Returns the matplotlib Figure.
+    """Melody kept (chroma) against timbre moved, one point per cell, the Pareto front joined
+    and named (every cell named when there are at most six), the calibration rows as labelled
+    stars (or the untouched content when there are none), and ``extra`` rows (other methods'
+    means, e.g. :func:`benchmark_rows`) as labelled diamonds. Returns the matplotlib Figure.
 
     Notebook: notebooks/06_exploring_attempt3.ipynb
     Notebook: notebooks/09_guided_statistics.ipynb
@@ -629,7 +629,7 @@ def pareto_plot(means: Mapping[str, Mapping[str, float]], calibration: Mapping[s
         front = pareto_front(points)
         ax.plot([points[k][0] for k in front], [points[k][1] for k in front], color="tab:blue", lw=1, alpha=0.6,
                 label="Pareto front")
-        for k in front:
+        for k in (points if len(points) <= 6 else front):  # a few cells: name each one
             ax.annotate(k, points[k], fontsize=7, xytext=(4, 3), textcoords="offset points")
     cal = dict(calibration or {}) or {"content copied": {timbre: 0.0, MELODY_KEY: 1.0}}
     for name, m in cal.items():
