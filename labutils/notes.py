@@ -751,7 +751,7 @@ __all__ = ["Note", "Notes", "find_notes", "crepe_pitch", "shift_pitch", "harmoni
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m labutils.notes [--pitch crepe|pyin] [--json]``: the note layer against the
+    """``python -m labutils.notes [--pitch crepe|pyin] [--role R] [--json]``: the note layer against the
     rendered set's MIDI ground truth, per instrument family (needs `make benchmark-data`)."""
     import argparse
     import json
@@ -761,11 +761,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description="the note layer against the rendered set's MIDI notes (mir_eval)")
     p.add_argument("--pitch", default="crepe", choices=PITCH_METHODS, help="pitch tracker (default: crepe)")
     p.add_argument("--json", action="store_true", help="print every clip's scores as JSON too")
+    p.add_argument("--role", default="benchmark", choices=("benchmark", "benchmark-musescore"),
+                   help="the triples' melodies rendered with FluidR3 (benchmark, the default) or with MuseScore "
+                        "General (benchmark-musescore, a sound source the note layer was not tuned on)")
     args = p.parse_args(argv)
+    from . import audio as A
+
     t0 = time.perf_counter()
-    result = evaluate_notes(pitch=args.pitch, progress=False)
+    result = evaluate_notes(A.benchmark_clips(role=args.role), pitch=args.pitch, progress=False)
     n = len(result["clips"])
-    print(f"{n} clips of the rendered set, pitch {args.pitch}; onset within {ONSET_TOLERANCE * 1000:.0f} ms, pitch within "
+    print(f"{n} clips of the rendered set ({args.role}), pitch {args.pitch}; onset within {ONSET_TOLERANCE * 1000:.0f} ms, pitch within "
           f"{PITCH_TOLERANCE:.0f} cents ({time.perf_counter() - t0:.0f} s)\n")
     print(evaluation_table(result))
     if args.json:

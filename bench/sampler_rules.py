@@ -1,0 +1,61 @@
+"""The sampler's choices measured on a split: each triple through `evaluate.compare` with the
+instrument probe and the content's score notes (the yardstick's scoring, the sampler row only, no
+calibration rows), 5 s clips at 44.1 kHz.
+
+    python bench/sampler_rules.py --split dev                               # the defaults
+    python bench/sampler_rules.py --split dev --set tie_semitones=2 --set shift=phase-vocoder
+
+Prints one line per triple, then success over all triples and over those with monophonic
+content, pitch agreement (1 - f0_off_50c) over the monophonic ones, and the probe's mean.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from labutils import evaluate as E, probe as P
+from labutils.config import SamplerConfig
+from labutils.sweep import parse_grid
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--split", default="dev")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a SamplerConfig field")
+    p.add_argument("--triples", type=int, default=None, help="the first N triples only")
+    p.add_argument("--json", help="write the per-triple rows here")
+    args = p.parse_args()
+    grid = parse_grid(" ".join(args.set), method="sampler") if args.set else {}
+    cfg = SamplerConfig(duration=5.0, **{k: v[0] for k, v in grid.items()})
+    probe = P.load_probe()
+    triples = E.load_split(args.split)[:args.triples]
+    rows, t0 = [], time.perf_counter()
+    for t in triples:
+        comp = E.compare(t["content"], t["style"], truth=t["truth"], configs={"sampler": cfg}, methods=[],
+                         out_dir=None, progress=False, probe=probe, monophonic=t.get("monophonic", True),
+                         content_notes=t.get("content_notes"), calibration=False, report=False,
+                         instruments={"content": t.get("content_instrument"), "style": t.get("style_instrument")})
+        r = {k: float(v) for k, v in comp.scores["sampler"].items() if isinstance(v, (int, float))}
+        r |= {"content": str(t["content"]).rsplit("/", 1)[-1], "style": str(t["style"]).rsplit("/", 1)[-1],
+              "mono": bool(t.get("monophonic", True))}
+        rows.append(r)
+        print(f"{r['content']:28s} {r['style']:28s} monophonic {int(r['mono'])} success {r['success']:.0f} "
+              f"probe {r['probe_style_prob']:.2f} f0_off_50c {r.get('f0_off_50c', float('nan')):.2f} "
+              f"chroma {r['chroma_to_content']:.2f}", flush=True)
+    mono = [r for r in rows if r["mono"]]
+    changed = ", ".join(args.set) or "defaults"
+    print(f"\n{changed} on {args.split}: success {np.mean([r['success'] for r in rows]):.3f} ({len(rows)} triples), "
+          f"monophonic content {np.mean([r['success'] for r in mono]):.3f} ({len(mono)}), pitch agreement "
+          f"{1 - np.nanmean([r.get('f0_off_50c', np.nan) for r in mono]):.3f}, probe "
+          f"{np.mean([r['probe_style_prob'] for r in rows]):.3f}, chroma {np.mean([r['chroma_to_content'] for r in rows]):.3f} "
+          f"({time.perf_counter() - t0:.0f} s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
