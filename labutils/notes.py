@@ -54,13 +54,19 @@ PITCHED_THRESHOLD = 0.375
 # a note is pitched when at least this share of its frames is voiced
 VOICED_SHARE = 0.3
 FMIN, FMAX = 50.0, 2000.0
-# onsets moved back to the foot of their loudness rise (see _backtracked)
-BACKTRACK_S = 0.06
+# the confirmation's valley test looks this many 50 ms windows past the onset (2 reached into the
+# next note's dip and let a flute's sustain start notes)
 VALLEY_AFTER = 1.0
-SPLIT_SEMITONES = 0.8
-SPLIT_SETTLE_S = 0.12  # the pitch a note settles on is read after this (CREPE's path lags a slow attack)  # a note whose voiced pitch leaves its first pitch by this much for 60 ms is two notes
-DIP_MAX_DB = 20.0  # a deeper dip is a gap (staccato, a rest): the note starts where the sound comes back
+# an onset moves back to where the dip before it began (_backtracked): a dip within BACKTRACK_S s,
+# FOOT_DB to DIP_MAX_DB below the held level (a deeper dip is a rest: the note starts where the
+# sound comes back)
+BACKTRACK_S = 0.06
 FOOT_DB = 1.5
+DIP_MAX_DB = 20.0
+# a note whose voiced pitch leaves the pitch it settled on (read after SPLIT_SETTLE_S: CREPE's path
+# lags a slow attack) by more than SPLIT_SEMITONES for 60 ms is two notes (_pitch_splits)
+SPLIT_SEMITONES = 0.8
+SPLIT_SETTLE_S = 0.12
 
 
 @dataclass
@@ -280,7 +286,11 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     a bow change) starts no note unless the loudness rises by ``rise_db``, the pitch moves or a
     quiet or unvoiced stretch comes before it, or a valley as deep lies between the level before
     and after it (a slowly speaking instrument's re-attack) (the loudness measured in 12 ms frames for this, so
-    that the short gap between two repeated notes shows). Polyphonic content: the predominant line,
+    that the short gap between two repeated notes shows). Then two steps for instruments that speak
+    slowly: an onset after a ``foot_db`` to :data:`DIP_MAX_DB` dip within ``backtrack`` s moves back
+    to where the dip began, and a note whose voiced pitch leaves its settled pitch by more than
+    ``split_semitones`` for ``min_duration`` is split there (``backtrack=0``, ``split_semitones=0``:
+    neither). Polyphonic content: the predominant line,
     and ``Notes.note`` says so. Results are memoised per clip and settings (``cache``); treat
     them as read-only.
 

@@ -554,7 +554,7 @@ def benchmark_rows(folder: str | Path, *, methods: Sequence[str] | None = None,
     Notebook: notebooks/09_guided_statistics.ipynb
     """
     folder = Path(folder)
-    calibration_names = set(getattr(metrics, "CALIBRATION_ROWS", ("content copied",)))
+    calibration_names = set(metrics.CALIBRATION_ROWS)
     split, n_triples = None, None
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text())

@@ -22,7 +22,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import dsp
 from .. import notes as N
 from .. import spectral as S
 from ..config import SamplerConfig
