@@ -1,6 +1,6 @@
 """The sampler's choices measured on a split: each triple through `evaluate.compare` with the
 instrument probe and the content's score notes (the yardstick's scoring, the sampler row only, no
-calibration rows), 5 s clips at 44.1 kHz.
+calibration rows), 5 s clips at 44.1 kHz (--duration to change).
 
     python bench/sampler_rules.py --split dev                               # the defaults
     python bench/sampler_rules.py --split dev --set tie_semitones=2 --set shift=phase-vocoder
@@ -27,9 +27,10 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a SamplerConfig field")
     p.add_argument("--triples", type=int, default=None, help="the first N triples only")
     p.add_argument("--json", help="write the per-triple rows here")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds of each clip (default 5)")
     args = p.parse_args()
     grid = parse_grid(" ".join(args.set), method="sampler") if args.set else {}
-    cfg = SamplerConfig(duration=5.0, **{k: v[0] for k, v in grid.items()})
+    cfg = SamplerConfig(duration=args.duration, **{k: v[0] for k, v in grid.items()})
     probe = P.load_probe()
     triples = E.load_split(args.split)[:args.triples]
     rows, t0 = [], time.perf_counter()
@@ -47,7 +48,7 @@ def main() -> None:
               f"chroma {r['chroma_to_content']:.2f}", flush=True)
     mono = [r for r in rows if r["mono"]]
     changed = ", ".join(args.set) or "defaults"
-    print(f"\n{changed} on {args.split}: success {np.mean([r['success'] for r in rows]):.3f} ({len(rows)} triples), "
+    print(f"\n{changed} on {args.split} ({args.duration:g} s): success {np.mean([r['success'] for r in rows]):.3f} ({len(rows)} triples), "
           f"monophonic content {np.mean([r['success'] for r in mono]):.3f} ({len(mono)}), pitch agreement "
           f"{1 - np.nanmean([r.get('f0_off_50c', np.nan) for r in mono]):.3f}, probe "
           f"{np.mean([r['probe_style_prob'] for r in rows]):.3f}, chroma {np.mean([r['chroma_to_content'] for r in rows]):.3f} "

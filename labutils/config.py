@@ -399,6 +399,9 @@ class SamplerConfig(TransferConfig):
                           max=0.2)
     release_max: float = _f(0.3, "longest release (s) after a note's end: the style note's own tail, cut with a "
                             "fade at most this long", min=0.01, max=2.0)
+    formant_shift_max: float = _f(24.0, "the most semitones a style note's resonances move with its pitch when it is "
+                                  "resampled; beyond, its spectral envelope stays where the recording had it "
+                                  "(24: it always moves, as on a plain sampler; 0: it never does)", min=0.0, max=48.0)
     tie_semitones: float = _f(0.5, "style notes within this many semitones of the nearest count as ties (then the "
                               "duration decides, then the loudness)", min=0.0, max=12.0)
     isolate: str = _f("auto", "keep only each style note's own partials (a chord's other voices removed): auto "

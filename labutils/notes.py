@@ -67,6 +67,8 @@ DIP_MAX_DB = 20.0
 # lags a slow attack) by more than SPLIT_SEMITONES for 60 ms is two notes (_pitch_splits)
 SPLIT_SEMITONES = 0.8
 SPLIT_SETTLE_S = 0.12
+# iterations of the true-envelope estimate in keep_formants
+ENVELOPE_ITERATIONS = 8
 
 
 @dataclass
@@ -605,6 +607,67 @@ def shift_pitch(audio: Any, semitones: float, *, sample_rate: int, method: str =
     raise ConfigError(f"method={method!r}: choose one of {', '.join(SHIFT_METHODS)}")
 
 
+def keep_formants(audio: Any, ratio: torch.Tensor | float, *, sample_rate: int, f0: torch.Tensor | float,
+                  n_fft: int = 2048, amount: float = 1.0, free_semitones: float = 0.0,
+                  max_db: float = 24.0) -> torch.Tensor:
+    """Put a resampled note's spectral envelope back where it was: ``audio: (N,) -> (N,)``.
+
+    Resampling by ``ratio`` (the speed per output sample ``(N,)``, or one number; 2 is an octave
+    up) moves the partials and the resonances of the body with them, so a note played a fifth
+    higher sounds like a smaller instrument. In each STFT frame the envelope ``E`` (the log
+    magnitude smoothed by cepstral liftering below the frame's pitch period, ``f0`` Hz per
+    output sample or one number) is read at ``f * ratio``, where the recording had it, and each
+    bin's gain is ``E(f * ratio) / E(f)`` (``amount`` of it, in dB; a boost of at most ``max_db``,
+    a cut of at most 2.5 times that): the
+    partials stay where resampling put them, the resonances return to the recording's
+    frequencies. ``free_semitones``: the resonances still move with the first this many
+    semitones of the shift, as they do between a multisampled instrument's neighbouring
+    recordings, and stay put beyond. The phases are kept; a frame whose envelope has nothing to
+    move is left as it is.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    x = _mono(audio)
+    n = x.numel()
+    if n < n_fft // 2 or amount == 0.0:
+        return x.clone()
+    hop = n_fft // 4
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    spec = torch.stft(x.double(), n_fft, hop_length=hop, window=window, return_complex=True, center=True)  # (K, F)
+    k, frames = spec.shape
+    centres = torch.clamp(torch.arange(frames) * hop, max=n - 1)
+
+    def per_frame(v: torch.Tensor | float) -> torch.Tensor:
+        if isinstance(v, torch.Tensor) and v.numel() > 1:
+            return v.double().reshape(-1)[torch.clamp(centres, max=v.numel() - 1)]
+        return torch.full((frames,), float(v), dtype=torch.float64)
+
+    r, hz = per_frame(ratio), per_frame(f0).clamp(min=FMIN)
+    free = 2.0 ** (abs(free_semitones) / 12.0)
+    r = r / r.clamp(1.0 / free, free)  # the part of the shift the envelope does not follow
+    log_mag = torch.log(spec.abs().clamp(min=1e-7))  # (K, F)
+    q = torch.arange(n_fft, dtype=torch.float64)[:, None]
+    q = torch.minimum(q, n_fft - q)
+    lifter = (q < (0.8 * sample_rate / hz)[None]).double()  # below the pitch period: the comb goes, the envelope stays
+    # the "true envelope" (Roebel and Rodet 2005): liftered cepstrum, raised to the partials and
+    # liftered again, so that the envelope runs through the partials, not the valleys between them
+    target = log_mag
+    for _ in range(ENVELOPE_ITERATIONS):
+        env = torch.fft.rfft(torch.fft.irfft(target, n=n_fft, dim=0) * lifter, n=n_fft, dim=0).real  # (K, F)
+        target = torch.maximum(log_mag, env)
+    pos = torch.arange(k, dtype=torch.float64)[:, None] * r[None]  # bin read: f * ratio
+    lo = pos.floor().clamp(max=k - 1).long()
+    hi = (lo + 1).clamp(max=k - 1)
+    frac = (pos - lo).clamp(0, 1)
+    at = torch.gather(env, 0, lo) * (1 - frac) + torch.gather(env, 0, hi) * frac
+    gain_db = (at - env) * (20.0 / math.log(10.0)) * amount
+    gain_db = gain_db.clamp(-2.5 * max_db, max_db)  # a cut cannot raise noise: it may go deeper than a boost
+    gain_db = torch.where((r == 1.0)[None], torch.zeros_like(gain_db), gain_db)
+    y = torch.istft(spec * torch.pow(10.0, gain_db / 20.0), n_fft, hop_length=hop, window=window, center=True,
+                    length=n)
+    return y.float()
+
+
 def harmonic_part(audio: Any, f0: np.ndarray, *, sample_rate: int, hop_length: int, n_fft: int = 2048,
                   width: float = 0.35, floor: float = 0.0, keep_unvoiced: bool = True) -> torch.Tensor:
     """The partials of one pitch line: ``audio: (N,)`` with, in each STFT frame, only the bins
@@ -780,7 +843,7 @@ def evaluation_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Note", "Notes", "find_notes", "crepe_track", "crepe_pitch", "shift_pitch", "harmonic_part", "varispeed", "read_at", "match_notes",
+__all__ = ["Note", "Notes", "find_notes", "crepe_track", "crepe_pitch", "shift_pitch", "keep_formants", "harmonic_part", "varispeed", "read_at", "match_notes",
            "reference_notes", "score_notes", "evaluate_notes", "evaluation_table", "PITCH_METHODS", "SHIFT_METHODS"]
 
 

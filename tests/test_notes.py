@@ -152,3 +152,45 @@ def test_harmonic_part_keeps_one_voice_of_a_chord():
     z = N.harmonic_part(torch.as_tensor(other, dtype=torch.float32), f0, sample_rate=rate, hop_length=hop,
                         floor=0.3).numpy()
     assert 0.25 < np.std(z[mid]) / np.std(other[mid]) < 0.35
+
+
+def _formant_tone(f0: float, *, seconds: float = 1.0, centre: float = 1500.0, rate: int = RATE) -> torch.Tensor:
+    """A steady harmonic tone whose partials follow one resonance at ``centre`` Hz (a body's formant)."""
+    t = np.arange(int(seconds * rate)) / rate
+    x = np.zeros_like(t)
+    for k in range(1, int(rate / 2 / f0)):
+        x += np.exp(-0.5 * (np.log2(k * f0 / centre) / 0.5) ** 2) * np.sin(2 * math.pi * k * f0 * t)
+    return torch.as_tensor(0.3 * x / np.abs(x).max(), dtype=torch.float32)
+
+
+def _resonance(x: torch.Tensor, rate: int = RATE) -> float:
+    """Where the partials are strongest: the power-weighted mean log frequency (Hz) of the middle half."""
+    y = x.double().numpy()
+    y = y[y.size // 4: 3 * y.size // 4] * np.hanning(y.size // 2)
+    power = np.abs(np.fft.rfft(y)) ** 2
+    f = np.fft.rfftfreq(y.size, 1 / rate)
+    keep = f > 50
+    return float(2 ** (np.sum(power[keep] * np.log2(f[keep])) / power[keep].sum()))
+
+
+def test_keep_formants_puts_the_resonance_back_after_a_fifth_up():
+    x = _formant_tone(220.0)
+    ratio = 2 ** (7 / 12)
+    moved = N.varispeed(x, ratio)                                               # resampling took it to ~2250 Hz
+    assert abs(_resonance(moved) / _resonance(_formant_tone(220.0 * ratio, centre=1500.0 * ratio)) - 1) < 0.05
+    kept = N.keep_formants(moved, ratio, sample_rate=RATE, f0=220.0 * ratio)
+    played = _resonance(_formant_tone(220.0 * ratio))   # the instrument itself playing the higher note
+    assert abs(_resonance(kept) / played - 1) < 0.05, (_resonance(kept), played)
+    # the partials stay where resampling put them: the pitch is the shifted one
+    n = kept.numel() // 2
+    y = kept.double().numpy()[n // 2: n // 2 + n] * np.hanning(n)
+    power, f = np.abs(np.fft.rfft(y)) ** 2, np.fft.rfftfreq(n, 1 / RATE)
+    k = np.maximum(1, np.round(f / (220.0 * ratio)))
+    on_partials = np.abs(f - k * 220.0 * ratio) < 0.015 * k * 220.0 * ratio
+    assert power[on_partials].sum() / power.sum() > 0.99
+    # within free_semitones the envelope moves with the pitch: nothing changes
+    same = N.keep_formants(moved, ratio, sample_rate=RATE, f0=220.0 * ratio, free_semitones=7.0)
+    torch.testing.assert_close(same, moved, atol=1e-4, rtol=0)
+    halfway = N.keep_formants(moved, ratio, sample_rate=RATE, f0=220.0 * ratio, free_semitones=3.5)
+    played = _resonance(_formant_tone(220.0 * ratio, centre=1500.0 * 2 ** (3.5 / 12)))  # moved by 3.5 semitones only
+    assert abs(_resonance(halfway) / played - 1) < 0.05, (_resonance(halfway), played)

@@ -173,7 +173,11 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
                 a = min(max(pre_s + round(0.08 * rate), b - round(0.4 * rate)), b - 2 * fade - 1)
                 seg = _looped(src, max(a, 0), b, need, fade)
             src = seg
-        audio = N.varispeed(src, ratio, n_out=length, start=float(pre_s - pre)).double()
+        audio = N.varispeed(src, ratio, n_out=length, start=float(pre_s - pre))
+        if cfg.shift == "resample" and float(curve.abs().max()) > cfg.formant_shift_max:
+            audio = N.keep_formants(audio, ratio, sample_rate=rate, f0=s.hz * ratio,
+                                    free_semitones=cfg.formant_shift_max)
+        audio = audio.double()
         env = torch.ones(length, dtype=torch.float64)
         env[:fade] = torch.linspace(0, 1, fade, dtype=torch.float64) if pre >= fade else env[:fade]
         if release > 0:
