@@ -395,10 +395,13 @@ class SamplerConfig(TransferConfig):
                      choices=("auto", "loop", "ring"))
     decay_db_per_s: float = _f(-6.0, "auto: style notes falling faster than this (dB/s) count as decaying",
                                min=-1000.0, max=0.0)
-    crossfade: float = _f(0.01, "seconds of fade-in before each onset and of each loop's crossfade", min=0.001,
+    crossfade: float = _f(0.01, "seconds of fade-in before each onset", min=0.001,
                           max=0.2)
     release_max: float = _f(0.3, "longest release (s) after a note's end: the style note's own tail, cut with a "
                             "fade at most this long", min=0.01, max=2.0)
+    loop_points: bool = _f(True, "a looped sustain joins where the waveform matches (loop points moved by up to one "
+                           "pitch period to the best correlation), as a sampler's loops are made")
+    loop_crossfade: float = _f(0.04, "seconds of each loop's crossfade", min=0.001, max=0.2)
     formant_shift_max: float = _f(24.0, "the most semitones a style note's resonances move with its pitch when it is "
                                   "resampled; beyond, its spectral envelope stays where the recording had it "
                                   "(24: it always moves, as on a plain sampler; 0: it never does)", min=0.0, max=48.0)

@@ -662,6 +662,9 @@ def keep_formants(audio: Any, ratio: torch.Tensor | float, *, sample_rate: int, 
     at = torch.gather(env, 0, lo) * (1 - frac) + torch.gather(env, 0, hi) * frac
     gain_db = (at - env) * (20.0 / math.log(10.0)) * amount
     gain_db = gain_db.clamp(-2.5 * max_db, max_db)  # a cut cannot raise noise: it may go deeper than a boost
+    # the fundamental is never cut: the pitch a listener (and a pitch tracker) hears stays where it was
+    fundamental = torch.arange(k, dtype=torch.float64)[:, None] * (sample_rate / n_fft) < 1.5 * hz[None]
+    gain_db = torch.where(fundamental, gain_db.clamp(min=0.0), gain_db)
     gain_db = torch.where((r == 1.0)[None], torch.zeros_like(gain_db), gain_db)
     y = torch.istft(spec * torch.pow(10.0, gain_db / 20.0), n_fft, hop_length=hop, window=window, center=True,
                     length=n)

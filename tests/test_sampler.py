@@ -85,3 +85,26 @@ def test_cli_style_without_notes_exits_2_with_one_line(tmp_path):
     assert len(errors) == 1 and "mosaic" in errors[0] and "caracalla-roebel" in errors[0], out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) <= 2  # the header, the error
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_loop_points_join_a_held_sine_without_a_dip():
+    """A held note looped from a start half a period out of phase: the plain crossfade cancels at
+    each splice (the level dips, a new 'attack' every loop); loop points moved by the cross-correlation
+    join like phases and the level stays put."""
+    from labutils.attempts.sampler import _looped
+
+    period = RATE / 441.0  # 50 samples
+    seg = torch.sin(2 * np.pi * torch.arange(RATE // 2, dtype=torch.float64) / period)
+    b = seg.numel()
+    fade = round(0.01 * RATE)
+    a = b - fade - 4000 - 25  # the loop goes on from a + fade, 80.5 periods before b: half a period off
+
+    def worst_dip(y: torch.Tensor) -> float:
+        rms = y[: (y.numel() // 50) * 50].reshape(-1, 50).pow(2).mean(1).sqrt()  # one period a window
+        return float(rms.min() / (0.5 ** 0.5))
+
+    plain = _looped(seg, a, b, 3 * RATE, fade)
+    pointed = _looped(seg, a, b, 3 * RATE, fade, period=period)
+    assert plain.numel() == pointed.numel() == 3 * RATE
+    assert worst_dip(plain) < 0.7                   # the out-of-phase splice cancels
+    assert worst_dip(pointed) > 0.97                # matched phases: no dip

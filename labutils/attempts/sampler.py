@@ -71,9 +71,25 @@ def _frames_to_samples(values: np.ndarray, *, hop: int, n: int) -> torch.Tensor:
     return torch.as_tensor(np.interp(t, np.arange(values.size), values), dtype=torch.float64)
 
 
-def _looped(seg: torch.Tensor, a: int, b: int, need: int, fade: int) -> torch.Tensor:
+def _looped(seg: torch.Tensor, a: int, b: int, need: int, fade: int, *, period: float = 0.0) -> torch.Tensor:
     """``seg`` extended to ``need`` samples by repeating ``seg[a:b]`` with ``fade``-sample
-    equal-power crossfades (the sustain of a held note played on as long as needed)."""
+    equal-power crossfades (the sustain of a held note played on as long as needed).
+
+    With ``period`` (the note's pitch period in samples), the loop is made as a sampler's loop
+    points are: ``a`` moves by up to one period to where the waveform that leads into the loop's
+    continuation (``a + fade``, past the crossfade) best matches the one leading to ``b`` (the
+    normalised cross-correlation of one period), so that each splice joins like phases and no
+    repetition sounds as a new attack."""
+    if period >= 2.0 and b - a > 4 * period + fade:
+        # the crossfade lays seg[a:a + fade] over seg[b - fade:b], and the loop goes on from a + fade
+        # where the recording went on from b: what precedes a + fade should match what precedes b
+        w = int(round(period))
+        ref = seg[b - w:b]
+        lo, hi = max(w, a + fade - w), min(b - 2 * w, a + fade + w)
+        if hi > lo:
+            cand = torch.stack([seg[i - w:i] for i in range(lo, hi + 1)])  # (K, w)
+            score = (cand @ ref) / (cand.norm(dim=1) * ref.norm() + 1e-12)
+            a = lo + int(torch.argmax(score)) - fade
     out = seg[:b]
     loop = seg[a:b]
     if loop.numel() <= 2 * fade or need <= out.numel():
@@ -118,6 +134,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     decaying = cfg.extend == "ring" or (cfg.extend == "auto" and slope < cfg.decay_db_per_s)
     n_out, hop = x_c.numel(), c_notes.hop_length
     fade = max(2, round(cfg.crossfade * rate))
+    loop_fade = max(2, round(cfg.loop_crossfade * rate))
     release_max = round(cfg.release_max * rate)
     c_top = max((n.peak_db for n in c_notes.notes if n.pitched), default=0.0)
     order = list(range(len(c_notes)))
@@ -170,8 +187,9 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
                 seg = torch.cat([seg[:src.numel()], seg[src.numel():] * gain])
             else:
                 b = min(src.numel(), sustain_end)
+                period = rate / (s.hz * (2.0 ** (base / 12.0) if cfg.shift == "phase-vocoder" else 1.0))
                 a = min(max(pre_s + round(0.08 * rate), b - round(0.4 * rate)), b - 2 * fade - 1)
-                seg = _looped(src, max(a, 0), b, need, fade)
+                seg = _looped(src, max(a, 0), b, need, loop_fade, period=period if cfg.loop_points else 0.0)
             src = seg
         audio = N.varispeed(src, ratio, n_out=length, start=float(pre_s - pre))
         if cfg.shift == "resample" and float(curve.abs().max()) > cfg.formant_shift_max:
