@@ -614,16 +614,17 @@ def keep_formants(audio: Any, ratio: torch.Tensor | float, *, sample_rate: int, 
 
     Resampling by ``ratio`` (the speed per output sample ``(N,)``, or one number; 2 is an octave
     up) moves the partials and the resonances of the body with them, so a note played a fifth
-    higher sounds like a smaller instrument. In each STFT frame the envelope ``E`` (the log
-    magnitude smoothed by cepstral liftering below the frame's pitch period, ``f0`` Hz per
-    output sample or one number) is read at ``f * ratio``, where the recording had it, and each
-    bin's gain is ``E(f * ratio) / E(f)`` (``amount`` of it, in dB; a boost of at most ``max_db``,
-    a cut of at most 2.5 times that): the
-    partials stay where resampling put them, the resonances return to the recording's
-    frequencies. ``free_semitones``: the resonances still move with the first this many
-    semitones of the shift, as they do between a multisampled instrument's neighbouring
-    recordings, and stay put beyond. The phases are kept; a frame whose envelope has nothing to
-    move is left as it is.
+    higher sounds like a smaller instrument. In each STFT frame the envelope ``E`` is the true
+    envelope of the log magnitude (cepstral liftering below the frame's pitch period, ``f0`` Hz
+    per output sample or one number, iterated so that it runs through the partials rather than
+    the valleys between them); it is read at ``f * ratio``, where the recording had it, and each
+    bin's gain is ``E(f * ratio) / E(f)`` in dB, times ``amount``, a boost of at most ``max_db``
+    and a cut of at most 2.5 times that, never a cut below 1.5 times ``f0`` (the fundamental
+    stays). The partials stay where resampling put them; the resonances return to the
+    recording's frequencies. ``free_semitones``: the resonances still move with the first this
+    many semitones of the shift, as they do between a multisampled instrument's neighbouring
+    recordings, and stay put beyond; a frame shifted less than that is left as it is. Phases are
+    kept.
 
     Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
     """
