@@ -156,3 +156,20 @@ def test_wav2vec2_fallback_names_the_real_reason(monkeypatch):
     assert net.weights_info.pretrained is False
     assert "corrupt checkpoint" in note and "ValueError" in note and "offline" not in note
     assert any("corrupt checkpoint" in str(w.message) for w in caught)
+
+
+def test_a_plan_measured_on_a_busy_machine_is_kept_for_the_process(monkeypatch, tmp_path):
+    """Measured while the load average exceeds the CPU count, a plan is not written to disk but is
+    reused within the process: a second run of the same shape does not time the kernels again (it
+    could choose other kernels, and a seeded run would no longer repeat to the bit)."""
+    monkeypatch.setenv("LABUTILS_CONV_CACHE", str(tmp_path / "conv_algorithms.json"))
+    monkeypatch.setattr(CV, "_load", lambda: 1000.0)
+    monkeypatch.setattr(CV, "_MEMORY", {})
+    calls = []
+    real = CV.measure
+    monkeypatch.setattr(CV, "measure", lambda *a, **k: calls.append(1) or real(*a, **k))
+    w = torch.randn(2, 1, 3, 3)
+    plan, record = CV.choose(w, batch=1, n_freq=7, n_frames=11)
+    assert record["source"] == "measured" and not (tmp_path / "conv_algorithms.json").exists()
+    again, record = CV.choose(w, batch=1, n_freq=7, n_frames=11)
+    assert again == plan and record["source"] == "cache" and len(calls) == 1
