@@ -87,7 +87,7 @@ def _looped(seg: torch.Tensor, a: int, b: int, need: int, fade: int, *, period: 
         ref = seg[b - w:b]
         lo, hi = max(w, a + fade - w), min(b - 2 * w, a + fade + w)
         if hi > lo:
-            cand = torch.stack([seg[i - w:i] for i in range(lo, hi + 1)])  # (K, w)
+            cand = seg[lo - w:hi].unfold(0, w, 1)  # (K, w): the period ending at each candidate
             score = (cand @ ref) / (cand.norm(dim=1) * ref.norm() + 1e-12)
             a = lo + int(torch.argmax(score)) - fade
     out = seg[:b]
