@@ -57,12 +57,21 @@ FMIN, FMAX = 50.0, 2000.0
 # the confirmation's valley test looks this many 50 ms windows past the onset (2 reached into the
 # next note's dip and let a flute's sustain start notes)
 VALLEY_AFTER = 1.0
+# a loudness rise at an unchanged pitch starts a note only where CREPE's periodicity dips by
+# PERIODICITY_DIP below its level around it, or the rise reaches SURE_DB (_confirmed)
+PERIODICITY_DIP = 0.04
+SURE_DB = 8.0
+# ... and not while the loudness is still climbing from the onset before, up to ATTACK_S after it
+ATTACK_S = 0.1
 # an onset moves back to where the dip before it began (_backtracked): a dip within BACKTRACK_S s,
 # FOOT_DB to DIP_MAX_DB below the held level (a deeper dip is a rest: the note starts where the
 # sound comes back)
 BACKTRACK_S = 0.06
 FOOT_DB = 1.5
 DIP_MAX_DB = 20.0
+# ... and only from a level within TAIL_DB of the new note's (below it, the previous note's
+# reverberation in a rest: the note starts where the sound comes back)
+TAIL_DB = 5.0
 # a note whose voiced pitch leaves the pitch it settled on (read after SPLIT_SETTLE_S: CREPE's path
 # lags a slow attack) by more than SPLIT_SEMITONES for 60 ms is two notes (_pitch_splits)
 SPLIT_SEMITONES = 0.8
@@ -295,8 +304,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                offset_db: float = 25.0, release_db: float = 50.0, pre_roll: float = 0.01,
                min_duration: float = 0.06, semitones: float = 0.7, range_db: float = VOICED_RANGE_DB,
                rise_db: float = 3.0, backtrack: float = BACKTRACK_S, foot_db: float = FOOT_DB,
-               split_semitones: float = SPLIT_SEMITONES,
-               crepe: dict[str, Any] | None = None, cache: bool = True) -> Notes:
+               split_semitones: float = SPLIT_SEMITONES, periodicity_dip: float = PERIODICITY_DIP,
+               sure_db: float = SURE_DB, attack: float = ATTACK_S, tail_db: float = TAIL_DB, crepe: dict[str, Any] | None = None, cache: bool = True) -> Notes:
     """Segment ``audio: (N,)`` (tensor or array) into :class:`Notes`.
 
     Pitch from ``pitch`` = "crepe" (default) or "pyin" (:func:`labutils.dsp.pitch`, slower, the
@@ -328,7 +337,7 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     x = _mono(audio)
     settings = (sample_rate, pitch, fmin, fmax, hop_seconds, voicing_threshold, offset_db, release_db, pre_roll,
                 min_duration, semitones, range_db, rise_db, backtrack, foot_db, split_semitones,
-                tuple(sorted(crepe.items())))
+                periodicity_dip, sure_db, attack, tail_db, tuple(sorted(crepe.items())))
     key = None
     if cache:
         key = (hashlib.sha1(x.numpy().tobytes()).hexdigest(), x.numel(), settings)
@@ -362,9 +371,10 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     fine = dsp.a_weighted_loudness(x, sample_rate=sample_rate, hop_length=hop,
                                    n_fft=1 << max(4, round(math.log2(0.012 * sample_rate)))).double().numpy()[:t]
     onsets = _confirmed(onsets, loud=fine, f0=2.0 ** filled, voiced=voiced, fps=fps, semitones=semitones,
-                        rise_db=rise_db, min_frames=max(1, round(min_duration * fps)))
+                        rise_db=rise_db, min_frames=max(1, round(min_duration * fps)), periodicity=per,
+                        periodicity_dip=periodicity_dip, sure_db=sure_db, attack_frames=round(attack * fps))
     onsets = _backtracked(onsets, loud=fine, fps=fps, seconds=backtrack, foot_db=foot_db,
-                          min_frames=max(1, round(min_duration * fps)))
+                          min_frames=max(1, round(min_duration * fps)), tail_db=tail_db)
     onsets = _pitch_splits(onsets, f0=2.0 ** filled, voiced=voiced, fps=fps, semitones=split_semitones,
                            min_frames=max(1, round(min_duration * fps)))
     n = x.numel()
@@ -409,7 +419,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
 
 
 def _confirmed(onsets: list[int], *, loud: np.ndarray, f0: np.ndarray, voiced: np.ndarray, fps: float,
-               semitones: float, rise_db: float, min_frames: int) -> list[int]:
+               semitones: float, rise_db: float, min_frames: int, periodicity: np.ndarray | None = None,
+               periodicity_dip: float = 0.0, sure_db: float = math.inf, attack_frames: int = 0) -> list[int]:
     """The onsets of :func:`labutils.dsp.note_onsets` that start a note: the first, those after a
     quiet or unvoiced stretch, those where the loudness rises by ``rise_db`` (the maximum over
     the next 50 ms against the minimum over the previous 50 ms) and those where the voiced pitch
@@ -438,6 +449,17 @@ def _confirmed(onsets: list[int], *, loud: np.ndarray, f0: np.ndarray, voiced: n
         moved = (vb.any() and va.any()
                  and abs(np.median(midi[after][va]) - np.median(midi[before][vb])) > semitones)
         falls = loud[o:o + max(1, w // 2)].max() < loud[before].max() - 6.0  # a note's end, not a start
+        if rise >= rise_db and not (gap or moved) and periodicity is not None and rise < sure_db:
+            # the same pitch going on: a tremolo's swell is no new note unless the tone breaks
+            # (CREPE's periodicity dips below the level around it)
+            around = np.r_[periodicity[max(0, o - 4 * w):max(0, o - w - 1)], periodicity[o + w + 1:o + 4 * w]]
+            if around.size and np.median(around) - periodicity[max(0, o - w):o + w].min() < periodicity_dip:
+                rise = -math.inf
+        if rise >= rise_db and not (gap or moved) and o - out[-1] <= attack_frames:
+            # still the previous note's attack: the loudness has climbed since it, never falling back
+            seg = loud[out[-1]:o + 1]
+            if seg.size > 2 and seg.max() - seg[-3:].max() < 1.0:
+                rise = -math.inf
         if (rise >= rise_db or gap or moved) and not falls:
             out.append(o)
     return out
@@ -482,7 +504,7 @@ def _pitch_splits(onsets: list[int], *, f0: np.ndarray, voiced: np.ndarray, fps:
 
 
 def _backtracked(onsets: list[int], *, loud: np.ndarray, fps: float, seconds: float, foot_db: float,
-                 min_frames: int = 1, span: float = 0.06) -> list[int]:
+                 min_frames: int = 1, span: float = 0.06, tail_db: float = math.inf) -> list[int]:
     """Each onset moved back to where the loudness starts to fall into the dip before it. On a
     sustaining instrument (organ, flute, clarinet, bowed strings) the previous note is released
     at the new note's start and the new one speaks slowly, so the flux (and the pitch) move 50-90
@@ -510,7 +532,8 @@ def _backtracked(onsets: list[int], *, loud: np.ndarray, fps: float, seconds: fl
             pre_lo = max(floor, v - reach)
             if v > pre_lo:
                 top = float(loud[pre_lo:v].max())
-                if foot_db <= top - loud[v] <= DIP_MAX_DB:
+                ahead = float(loud[o:o + reach].max()) if o < loud.size else -math.inf
+                if foot_db <= top - loud[v] <= DIP_MAX_DB and top >= ahead - tail_db:
                     near = np.nonzero(loud[pre_lo:v] >= top - 1.0)[0]
                     d = pre_lo + int(near[-1])
                     held = loud[max(floor, d - hold):d + 1]
@@ -862,7 +885,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description="the note layer against the rendered set's MIDI notes (mir_eval)")
     p.add_argument("--pitch", default="crepe", choices=PITCH_METHODS, help="pitch tracker (default: crepe)")
     p.add_argument("--json", action="store_true", help="print every clip's scores as JSON too")
-    p.add_argument("--role", default="benchmark", choices=("benchmark", "benchmark-musescore"),
+    p.add_argument("--role", default="benchmark", choices=("benchmark", "benchmark-musescore", "train"),
                    help="the triples' melodies rendered with FluidR3 (benchmark, the default) or with MuseScore "
                         "General (benchmark-musescore, a sound source the note layer was not tuned on)")
     args = p.parse_args(argv)
