@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -85,8 +85,9 @@ class Note:
     """One note of a clip.
 
     ``onset``/``offset`` in seconds; ``pitch`` the MIDI number of the median f0 over the note's
-    voiced frames (nan when none is voiced: a drum hit); ``f0`` Hz per control frame from onset
-    to offset (nan where unvoiced); ``peak_db`` the loudest A-weighted frame of the note;
+    voiced frames (nan when none is voiced: a drum hit), in a polyphonic clip the pitch its onset
+    adds (:func:`onset_pitches`); ``f0`` Hz per control frame from onset to offset (nan where
+    unvoiced; constant at ``pitch`` in a polyphonic clip); ``peak_db`` the loudest A-weighted frame of the note;
     ``start``/``end`` the note's samples: onset minus a short pre-roll to offset plus the release
     (where the loudness has fallen ``release_db`` below the peak, never past the next note's
     start); ``loudness`` dB per control frame from ``start`` to ``end``.
@@ -100,6 +101,7 @@ class Note:
     start: int
     end: int
     loudness: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    line_pitch: float = math.nan  # the predominant line's pitch over the note (= pitch in a monophonic clip)
 
     @property
     def duration(self) -> float:
@@ -125,7 +127,8 @@ class Notes:
     ``periodicity`` (CREPE's periodicity or pYIN's voiced probability) are numpy arrays ``(T,)``
     at ``frame_rate = sample_rate / hop_length``; ``monophonic`` says whether one line at a
     time was found (``monophony`` is the score); when it is not, ``note`` is the line attempt 4
-    prints (:data:`labutils.dsp.POLYPHONY_NOTE`) and the notes follow the predominant pitch.
+    prints (:data:`labutils.dsp.POLYPHONY_NOTE`), the notes are cut at the predominant line's onsets
+    and pitched at what each onset adds (:meth:`on_line` gives them the line's pitch instead).
     """
 
     notes: list[Note]
@@ -170,6 +173,19 @@ class Notes:
     def pitches_hz(self) -> np.ndarray:
         """``(n,)`` pitch in Hz of the pitched notes, in the order of :meth:`intervals`."""
         return np.array([n.hz for n in self.notes if n.pitched], dtype=np.float64)
+
+    def on_line(self) -> "Notes":
+        """The notes pitched on the predominant line (the median of :attr:`f0` over each note,
+        as found before a polyphonic clip's notes were given the pitch their onset adds), with
+        that line as their ``f0``: what a sampler that moves a whole stretch of a chord must
+        land on the target, since the line is what is heard loudest in it. A monophonic clip's
+        notes are returned as they are."""
+        if self.monophonic:
+            return self
+        fps = self.frame_rate
+        notes = [replace(n, pitch=n.line_pitch, f0=self.f0[round(n.onset * fps):round(n.onset * fps) + n.f0.size].copy())
+                 for n in self.notes]
+        return replace(self, notes=notes)
 
     def summary(self) -> dict[str, Any]:
         """Note count, pitched count, median pitch (MIDI), monophony."""
@@ -325,8 +341,9 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     slowly: an onset after a ``foot_db`` to :data:`DIP_MAX_DB` dip within ``backtrack`` s moves back
     to where the dip began, and a note whose voiced pitch leaves its settled pitch by more than
     ``split_semitones`` for ``min_duration`` is split there (``backtrack=0``, ``split_semitones=0``:
-    neither). Polyphonic content: the predominant line,
-    and ``Notes.note`` says so. Results are memoised per clip and settings (``cache``); treat
+    neither). Polyphonic content: the predominant line's onsets, each note pitched at what its
+    onset adds (:func:`onset_pitches`: an arpeggio's new note, not the held bass the line may
+    follow), ``Notes.f0`` the predominant line, and ``Notes.note`` says so. Results are memoised per clip and settings (``cache``); treat
     them as read-only.
 
     Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
@@ -371,7 +388,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     fine = dsp.a_weighted_loudness(x, sample_rate=sample_rate, hop_length=hop,
                                    n_fft=1 << max(4, round(math.log2(0.012 * sample_rate)))).double().numpy()[:t]
     onsets = _confirmed(onsets, loud=fine, f0=2.0 ** filled, voiced=voiced, fps=fps, semitones=semitones,
-                        rise_db=rise_db, min_frames=max(1, round(min_duration * fps)), periodicity=per,
+                        rise_db=rise_db, min_frames=max(1, round(min_duration * fps)),
+                        periodicity=per if mono else None,  # in a chord the predominant pitch says nothing of a new note
                         periodicity_dip=periodicity_dip, sure_db=sure_db, attack_frames=round(attack * fps))
     onsets = _backtracked(onsets, loud=fine, fps=fps, seconds=backtrack, foot_db=foot_db,
                           min_frames=max(1, round(min_duration * fps)), tail_db=tail_db)
@@ -406,7 +424,14 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
         end = int(min(n, next_start, max(tail * hop, off * hop)))
         notes.append(Note(onset=on / fps, offset=min(off, t) / fps, pitch=p, f0=f0_nan[on:off].copy(),
                           peak_db=peak, start=int(start), end=max(end, int(start) + 1),
-                          loudness=loud[start // hop:max(start // hop + 1, -(-end // hop))].copy()))
+                          loudness=loud[start // hop:max(start // hop + 1, -(-end // hop))].copy(), line_pitch=p))
+    if not mono and notes:
+        # a chord's notes: each is the pitch its onset adds (the predominant line may stay on a held bass)
+        for note, p in zip(notes, onset_pitches(x, [m.onset for m in notes], sample_rate=sample_rate, fmin=fmin,
+                                                fmax=fmax)):
+            if note.pitched and np.isfinite(p):
+                note.pitch = float(p)
+                note.f0 = np.full(note.f0.size, 440.0 * 2.0 ** ((p - 69.0) / 12.0))
     out = Notes(notes=notes, sample_rate=int(sample_rate), hop_length=hop, frame_rate=fps, f0=f0_nan,
                 voiced=voiced, loudness=loud, periodicity=per, monophonic=bool(mono), monophony=monophony,
                 pitch_method=pitch, n_samples=n,
@@ -695,6 +720,45 @@ def keep_formants(audio: Any, ratio: torch.Tensor | float, *, sample_rate: int, 
     return y.float()
 
 
+def onset_pitches(audio: Any, onsets: Sequence[float], *, sample_rate: int, fmin: float = FMIN,
+                  fmax: float = FMAX, harmonics: int = 8, decay: float = 0.85) -> np.ndarray:
+    """The pitch (MIDI, float) of the sound that begins at each of ``onsets`` (seconds): the
+    magnitude spectrum over 20-90 ms after the onset less the one over 60-5 ms before it (what the
+    onset added; a held chord cancels), square-rooted, then the f0 between ``fmin`` and ``fmax``
+    (0.1-semitone steps) whose first ``harmonics`` partials, weighted ``decay`` ** (h - 1), gather
+    the most of it. The pitch of an arpeggio's new note where a predominant-line tracker stays on
+    the held bass. nan for an onset too close to the end.
+
+    Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
+    """
+    x = _mono(audio)
+    n_fft = 1 << max(8, round(math.log2(0.093 * sample_rate)))
+    hop = max(1, n_fft // 16)
+    mag = torch.stft(x, n_fft, hop_length=hop, window=torch.hann_window(n_fft), return_complex=True,
+                     center=True).abs().double().numpy()
+    freqs = np.arange(mag.shape[0]) * sample_rate / n_fft
+    cands = np.arange(69.0 + 12.0 * math.log2(fmin / 440.0), 69.0 + 12.0 * math.log2(fmax / 440.0), 0.1)
+    f0s = 440.0 * 2.0 ** ((cands - 69.0) / 12.0)
+    fps = sample_rate / hop
+    out = np.full(len(onsets), np.nan)
+    for i, on in enumerate(onsets):
+        o = on * fps
+        a0, a1 = max(0, int(o - 0.06 * fps)), max(0, int(o - 0.005 * fps))
+        b0, b1 = int(o + 0.02 * fps), int(o + 0.09 * fps) + 1
+        if b0 >= mag.shape[1]:
+            continue
+        before = mag[:, a0:a1].mean(1) if a1 > a0 else np.zeros(mag.shape[0])
+        added = np.sqrt(np.maximum(0.0, mag[:, b0:b1].mean(1) - before))
+        salience = np.zeros(cands.size)
+        for h in range(1, harmonics + 1):
+            fh = h * f0s
+            ok = fh < freqs[-1]
+            salience[ok] += decay ** (h - 1) * np.interp(fh[ok], freqs, added)
+        if salience.max() > 0:
+            out[i] = cands[int(np.argmax(salience))]
+    return out
+
+
 def harmonic_part(audio: Any, f0: np.ndarray, *, sample_rate: int, hop_length: int, n_fft: int = 2048,
                   width: float = 0.35, floor: float = 0.0, keep_unvoiced: bool = True) -> torch.Tensor:
     """The partials of one pitch line: ``audio: (N,)`` with, in each STFT frame, only the bins
@@ -870,7 +934,7 @@ def evaluation_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Note", "Notes", "find_notes", "crepe_track", "crepe_pitch", "shift_pitch", "keep_formants", "harmonic_part", "varispeed", "read_at", "match_notes",
+__all__ = ["Note", "Notes", "find_notes", "crepe_track", "crepe_pitch", "shift_pitch", "keep_formants", "onset_pitches", "harmonic_part", "varispeed", "read_at", "match_notes",
            "reference_notes", "score_notes", "evaluate_notes", "evaluation_table", "PITCH_METHODS", "SHIFT_METHODS"]
 
 

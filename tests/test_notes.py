@@ -194,3 +194,76 @@ def test_keep_formants_puts_the_resonance_back_after_a_fifth_up():
     halfway = N.keep_formants(moved, ratio, sample_rate=RATE, f0=220.0 * ratio, free_semitones=3.5)
     played = _resonance(_formant_tone(220.0 * ratio, centre=1500.0 * 2 ** (3.5 / 12)))  # moved by 3.5 semitones only
     assert abs(_resonance(halfway) / played - 1) < 0.05, (_resonance(halfway), played)
+
+
+def test_backtrack_leaves_an_onset_after_a_reverberating_rest_alone():
+    # a note's reverberation 30 dB down, a shallow dip in it, then the next note at frame 108: the
+    # level before the dip is a rest's tail, not a held note, so the onset stays
+    fps = 100.0
+    loud = np.full(200, -40.0)
+    loud[:60] = -10.0
+    loud[100:108] = [-41.0, -43.0, -45.0, -47.0, -46.0, -40.0, -25.0, -12.0]
+    loud[108:] = -10.0
+    kw = dict(fps=fps, seconds=0.06, foot_db=1.5, min_frames=6)
+    assert N._backtracked([0, 108], loud=loud, tail_db=5.0, **kw) == [0, 108]
+    assert N._backtracked([0, 108], loud=loud, tail_db=math.inf, **kw)[1] < 105  # the old rule moved it into the rest
+
+
+def _held(f0: float, seconds: float, *, rate: int = RATE, tremolo_db: float = 0.0, breaks: tuple = ()) -> torch.Tensor:
+    """A held harmonic tone with a 5 Hz tremolo of +-``tremolo_db``; at each of ``breaks`` (s) the
+    tone stops for 30 ms and starts again (a repeated note)."""
+    t = np.arange(int(seconds * rate)) / rate
+    env = 10 ** (tremolo_db * np.sin(2 * np.pi * 5.0 * t) / 20) * np.minimum(1.0, t / 0.01)
+    for b in breaks:
+        env *= np.clip(np.abs(t - b - 0.015) / 0.015 - 1.0, 0.0, 1.0) ** 0.5 * (t >= b) + (t < b)
+    x = sum(0.5 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 6)) * env
+    return torch.as_tensor(0.3 * x, dtype=torch.float32)
+
+
+def test_a_tremolo_starts_no_note_and_a_repeated_note_does():
+    x = _held(392.0, 2.0, tremolo_db=3.0)
+    kw = dict(sample_rate=RATE, cache=False)
+    found = N.find_notes(x, **kw)
+    assert len(found) == 1, [n.onset for n in found]
+    # the rule is what keeps it one note: without it the swells start notes
+    assert len(N.find_notes(x, periodicity_dip=-math.inf, sure_db=math.inf, attack=0.0, **kw)) > 1
+    again = N.find_notes(_held(392.0, 2.0, tremolo_db=3.0, breaks=(0.7, 1.3)), **kw)
+    assert [round(n.onset, 1) for n in again] == [0.0, 0.7, 1.3]
+
+
+def test_onset_pitches_hear_the_new_note_over_a_held_chord():
+    rate = 16000
+    t = np.arange(int(1.2 * rate)) / rate
+    tone = lambda midi, start: (sum(0.5 / k * np.sin(2 * np.pi * k * 440 * 2 ** ((midi - 69) / 12) * t)
+                                    for k in range(1, 6)) * (t >= start))
+    # C3 and G3 held loud from 0, E4 enters at 0.4 s and A4 at 0.8 s, softer
+    x = torch.as_tensor(0.2 * (tone(48, 0.0) + tone(55, 0.0)) + 0.1 * (tone(64, 0.4) + tone(69, 0.8)), dtype=torch.float32)
+    got = N.onset_pitches(x, [0.4, 0.8], sample_rate=rate)
+    assert np.abs(got - [64, 69]).max() <= 0.3, got
+    assert abs(N.onset_pitches(x, [0.0], sample_rate=rate)[0] - 48) <= 0.3  # from silence: the chord's root
+
+
+def test_a_polyphonic_clip_keeps_its_line_pitch_for_the_sampler():
+    clip = next((c for c in _benchmark_clips() if c["name"] == "prelude_harp"), None)
+    if clip is None:
+        pytest.skip("prelude_harp is not in the rendered set; run `make benchmark-data`")
+    x = A.load(clip["path"], sample_rate=22050, pad=False)
+    found = N.find_notes(x, sample_rate=22050)
+    assert not found.monophonic
+    line = found.on_line()
+    fps = found.frame_rate
+    for n, m in zip(found.notes, line.notes):
+        assert (n.onset, n.offset, n.start, n.end) == (m.onset, m.offset, m.start, m.end)
+        on = round(n.onset * fps)
+        np.testing.assert_array_equal(m.f0, found.f0[on:on + n.f0.size])
+    # the score's notes: the onset pitches name them far more often than the line does
+    ref_i, ref_p = N.reference_notes(clip["notes"], duration=x.numel() / 22050)
+    ref_m = 69 + 12 * np.log2(ref_p / 440)
+
+    def named(notes):
+        hits = [np.any(np.abs(ref_m[np.abs(ref_i[:, 0] - n.onset) <= 0.05] - n.pitch) <= 0.5)
+                for n in notes.notes if n.pitched and np.any(np.abs(ref_i[:, 0] - n.onset) <= 0.05)]
+        return np.mean(hits)
+    assert named(found) >= 0.9 and named(line) <= 0.5, (named(found), named(line))
+    mono = N.find_notes(_tones([60, 64]), sample_rate=RATE)
+    assert mono.on_line() is mono

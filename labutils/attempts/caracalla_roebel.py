@@ -406,8 +406,8 @@ def note_guide(content: torch.Tensor, style: torch.Tensor, cfg: CaracallaRoebelC
     from .. import notes as N
 
     rate = cfg.sample_rate
-    content_notes = N.find_notes(content.detach().cpu(), sample_rate=rate, pitch=cfg.guide_pitch)
-    style_notes = N.find_notes(style.detach().cpu(), sample_rate=rate, pitch=cfg.guide_pitch)
+    content_notes = N.find_notes(content.detach().cpu(), sample_rate=rate, pitch=cfg.guide_pitch).on_line()
+    style_notes = N.find_notes(style.detach().cpu(), sample_rate=rate, pitch=cfg.guide_pitch).on_line()
     if not content_notes.notes:
         raise ConfigError("guide=notes: the note finder found no note in the content clip; use --guide none")
     if not style_notes.notes:

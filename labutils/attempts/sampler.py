@@ -120,7 +120,9 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     device, batch, rate = setup.device, setup.batch, cfg.sample_rate
     x_c, x_s = setup.content.detach().float().cpu(), setup.style.detach().float().cpu()
     c_notes = N.find_notes(x_c, sample_rate=rate, pitch=cfg.pitch)
-    s_notes = N.find_notes(x_s, sample_rate=rate, pitch=cfg.pitch)
+    # a polyphonic style's notes are moved from the pitch of the line heard loudest in them (resampling
+    # moves the whole chord); a polyphonic content's notes are played at the pitch each onset adds
+    s_notes = N.find_notes(x_s, sample_rate=rate, pitch=cfg.pitch).on_line()
     pitched = s_notes.pitched()
     if len(pitched) < cfg.min_style_notes or not s_notes.has_pitch:
         found = (f"periodicity {s_notes.monophony:.2f} < {N.PITCHED_THRESHOLD}" if s_notes.monophony < N.PITCHED_THRESHOLD
