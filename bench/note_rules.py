@@ -5,9 +5,10 @@ pitch accuracy against their top line). Tune on --role train (the probe's pieces
 
     python bench/note_rules.py --role train                                    # the defaults
     python bench/note_rules.py --role train --set tail_db=inf --set tail_db=10  # one line each
+    python bench/note_rules.py --role train --set periodicity_dip=-inf,attack=0  # two at once
 
-Each --set is one run (FIELD=VALUE, a find_notes keyword: periodicity_dip, sure_db, attack,
-tail_db, backtrack, rise_db, ...); CREPE runs once per clip for all of them.
+Each --set is one run (FIELD=VALUE[,FIELD=VALUE...], find_notes keywords: periodicity_dip,
+sure_db, attack, tail_db, backtrack, rise_db, ...); CREPE runs once per clip for all of them.
 """
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from labutils import notes as N
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--role", default="train", choices=("train", "benchmark", "benchmark-musescore"))
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a find_notes keyword")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="find_notes keywords for one run")
     args = p.parse_args()
     N._MEMO_SIZE = 100_000  # keep every clip's pitch track across the runs
     clips = A.benchmark_clips(role=args.role)
-    runs = [{}] + [{k: float(v)} for k, v in (s.split("=", 1) for s in args.set)]
+    runs = [{}] + [{k: float(v) for k, v in (kv.split("=", 1) for kv in one.split(","))} for one in args.set]
     for kw in runs:
         t0 = time.perf_counter()
         r = N.evaluate_notes(clips, progress=False, **kw)

@@ -182,9 +182,11 @@ class Notes:
         notes are returned as they are."""
         if self.monophonic:
             return self
-        fps = self.frame_rate
-        notes = [replace(n, pitch=n.line_pitch, f0=self.f0[round(n.onset * fps):round(n.onset * fps) + n.f0.size].copy())
-                 for n in self.notes]
+        notes = []
+        for n in self.notes:
+            on = round(n.onset * self.frame_rate)
+            line = n.pitch if math.isnan(n.line_pitch) else n.line_pitch  # a Note made by hand: its own
+            notes.append(replace(n, pitch=line, f0=self.f0[on:on + n.f0.size].copy()))
         return replace(self, notes=notes)
 
     def summary(self) -> dict[str, Any]:
@@ -321,7 +323,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                min_duration: float = 0.06, semitones: float = 0.7, range_db: float = VOICED_RANGE_DB,
                rise_db: float = 3.0, backtrack: float = BACKTRACK_S, foot_db: float = FOOT_DB,
                split_semitones: float = SPLIT_SEMITONES, periodicity_dip: float = PERIODICITY_DIP,
-               sure_db: float = SURE_DB, attack: float = ATTACK_S, tail_db: float = TAIL_DB, crepe: dict[str, Any] | None = None, cache: bool = True) -> Notes:
+               sure_db: float = SURE_DB, attack: float = ATTACK_S, tail_db: float = TAIL_DB,
+               crepe: dict[str, Any] | None = None, cache: bool = True) -> Notes:
     """Segment ``audio: (N,)`` (tensor or array) into :class:`Notes`.
 
     Pitch from ``pitch`` = "crepe" (default) or "pyin" (:func:`labutils.dsp.pitch`, slower, the
@@ -337,14 +340,19 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     a bow change) starts no note unless the loudness rises by ``rise_db``, the pitch moves or a
     quiet or unvoiced stretch comes before it, or a valley as deep lies between the level before
     and after it (a slowly speaking instrument's re-attack) (the loudness measured in 12 ms frames for this, so
-    that the short gap between two repeated notes shows). Then two steps for instruments that speak
-    slowly: an onset after a ``foot_db`` to :data:`DIP_MAX_DB` dip within ``backtrack`` s moves back
+    that the short gap between two repeated notes shows). In a monophonic clip, such a rise at an
+    unchanged pitch counts only where CREPE's periodicity dips ``periodicity_dip`` below its level
+    around the onset or the rise reaches ``sure_db`` (a tremolo's swell is no note), and no rise
+    counts within ``attack`` s of the onset before while the loudness is still climbing from it.
+    Then two steps for instruments that speak
+    slowly: an onset after a ``foot_db`` to :data:`DIP_MAX_DB` dip within ``backtrack`` s, out of a
+    level within ``tail_db`` of the new note's (lower is a rest's reverberation), moves back
     to where the dip began, and a note whose voiced pitch leaves its settled pitch by more than
     ``split_semitones`` for ``min_duration`` is split there (``backtrack=0``, ``split_semitones=0``:
     neither). Polyphonic content: the predominant line's onsets, each note pitched at what its
     onset adds (:func:`onset_pitches`: an arpeggio's new note, not the held bass the line may
-    follow), ``Notes.f0`` the predominant line, and ``Notes.note`` says so. Results are memoised per clip and settings (``cache``); treat
-    them as read-only.
+    follow), ``Notes.f0`` the predominant line, and ``Notes.note`` says so. Results are memoised
+    per clip and settings (``cache``); treat them as read-only.
 
     Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
     """
@@ -389,7 +397,8 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                                    n_fft=1 << max(4, round(math.log2(0.012 * sample_rate)))).double().numpy()[:t]
     onsets = _confirmed(onsets, loud=fine, f0=2.0 ** filled, voiced=voiced, fps=fps, semitones=semitones,
                         rise_db=rise_db, min_frames=max(1, round(min_duration * fps)),
-                        periodicity=per if mono else None,  # in a chord the predominant pitch says nothing of a new note
+                        # in a chord the predominant pitch says nothing of a new note
+                        periodicity=per if mono else None,
                         periodicity_dip=periodicity_dip, sure_db=sure_db, attack_frames=round(attack * fps))
     onsets = _backtracked(onsets, loud=fine, fps=fps, seconds=backtrack, foot_db=foot_db,
                           min_frames=max(1, round(min_duration * fps)), tail_db=tail_db)
@@ -740,6 +749,7 @@ def onset_pitches(audio: Any, onsets: Sequence[float], *, sample_rate: int, fmin
     cands = np.arange(69.0 + 12.0 * math.log2(fmin / 440.0), 69.0 + 12.0 * math.log2(fmax / 440.0), 0.1)
     f0s = 440.0 * 2.0 ** ((cands - 69.0) / 12.0)
     fps = sample_rate / hop
+    partials = [(decay ** (h - 1), h * f0s < freqs[-1], h * f0s) for h in range(1, harmonics + 1)]
     out = np.full(len(onsets), np.nan)
     for i, on in enumerate(onsets):
         o = on * fps
@@ -750,10 +760,8 @@ def onset_pitches(audio: Any, onsets: Sequence[float], *, sample_rate: int, fmin
         before = mag[:, a0:a1].mean(1) if a1 > a0 else np.zeros(mag.shape[0])
         added = np.sqrt(np.maximum(0.0, mag[:, b0:b1].mean(1) - before))
         salience = np.zeros(cands.size)
-        for h in range(1, harmonics + 1):
-            fh = h * f0s
-            ok = fh < freqs[-1]
-            salience[ok] += decay ** (h - 1) * np.interp(fh[ok], freqs, added)
+        for weight, ok, fh in partials:
+            salience[ok] += weight * np.interp(fh[ok], freqs, added)
         if salience.max() > 0:
             out[i] = cands[int(np.argmax(salience))]
     return out
@@ -951,7 +959,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print every clip's scores as JSON too")
     p.add_argument("--role", default="benchmark", choices=("benchmark", "benchmark-musescore", "train"),
                    help="the triples' melodies rendered with FluidR3 (benchmark, the default) or with MuseScore "
-                        "General (benchmark-musescore, a sound source the note layer was not tuned on)")
+                        "General (benchmark-musescore, a sound source the note layer was not tuned on), or the "
+                        "probe's training pieces (train, in no triple: tune the note layer's rules there)")
     args = p.parse_args(argv)
     from . import audio as A
 
