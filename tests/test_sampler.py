@@ -64,6 +64,18 @@ def test_a_style_without_pitched_notes_is_one_clear_error():
                        progress=False)
 
 
+def test_a_content_without_pitched_notes_is_one_clear_error_not_silence():
+    rng = np.random.default_rng(1)
+    hits = np.zeros(RATE)
+    for k in range(0, RATE, RATE // 4):
+        n = min(2000, RATE - k)
+        hits[k:k + n] = rng.standard_normal(n) * np.exp(-np.arange(n) / 300)
+    cfg = SamplerConfig(sample_rate=RATE, duration=1.0, n_fft=512, hop_length=128, device="cpu")
+    with pytest.raises(ConfigError, match="content clip has no pitched notes.*caracalla-roebel"):
+        transfer.solve("sampler", torch.as_tensor(hits, dtype=torch.float32), _tones([60, 64, 67], seconds=0.3), cfg,
+                       progress=False)
+
+
 def test_cli_end_to_end_on_a_one_second_clip(tmp_path):
     out = cli("transfer", "--method", "sampler", "--content", "ode_piano", "--style", "ode_violin", "--duration", "1",
               "--sample-rate", "22050", "--out", str(tmp_path), "--quiet")

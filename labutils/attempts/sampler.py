@@ -41,6 +41,9 @@ SETTLE_SEMITONES = 0.5  # the style's pitch drift is smoothed over this many sec
 DISPLAY_COMPRESSION = 1000.0  # the C of every displayed spectrogram (labutils.transfer uses the same)
 NO_NOTES = ("the style clip has no pitched notes the sampler can play ({found}): it looks like drums, a pad or "
             "noise; use --method mosaic or --method caracalla-roebel, which take any texture (ddsp cannot either)")
+NO_MELODY = ("the content clip has no pitched notes for the sampler to play ({found}): the pitch tracker hears no "
+             "melody in it (a drum, noise, or notes too high or too short for CREPE); give a clip with a melody, or "
+             "use --method caracalla-roebel, which keeps any content's spectrogram")
 
 
 def decay_rate(style: N.Notes) -> float:
@@ -128,6 +131,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
         found = (f"periodicity {s_notes.monophony:.2f} < {N.PITCHED_THRESHOLD}" if s_notes.monophony < N.PITCHED_THRESHOLD
                  else f"{len(pitched)} pitched of {len(s_notes)} notes, {cfg.min_style_notes} needed")
         raise ConfigError(NO_NOTES.format(found=found))
+    if not c_notes.pitched():
+        raise ConfigError(NO_MELODY.format(found=f"{len(c_notes)} notes, none pitched; periodicity {c_notes.monophony:.2f}"))
     mapping = N.match_notes(c_notes, s_notes, tie_semitones=cfg.tie_semitones)
     isolated = cfg.isolate == "on" or (cfg.isolate == "auto" and not s_notes.monophonic)
     if isolated:  # a polyphonic style: each note keeps its own partials, the chord around it goes
@@ -273,7 +278,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
                    device=device, info=info, update=update, steps=max(1, len(order)))
 
 
-__all__ = ["build", "decay_rate", "NO_NOTES"]
+__all__ = ["build", "decay_rate", "NO_NOTES", "NO_MELODY"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
