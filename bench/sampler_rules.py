@@ -29,8 +29,9 @@ from labutils.errors import LabError
 from labutils.sweep import parse_grid
 
 
-def train_triples(n_per_style: int = 2, seed: int = 0) -> list[dict]:
-    """Triples from the probe's training clips (role "train"), drawn with a fixed seed."""
+def train_triples(n_per_style: int = 2, seed: int = 0, styles: list[str] | None = None) -> list[dict]:
+    """Triples from the probe's training clips (role "train"), drawn with a fixed seed; ``styles``:
+    those style instruments only."""
     clips = A.benchmark_clips(role="train")
     by = {(c["melody"], c["instrument"]): c for c in clips}
     mono = sorted({c["melody"] for c in clips if c["monophonic"]})
@@ -38,6 +39,8 @@ def train_triples(n_per_style: int = 2, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = []
     for style_ins in instruments:
+        if styles and style_ins not in styles:
+            continue
         for _ in range(n_per_style):
             s_mel, c_mel = rng.choice(mono, 2, replace=False)
             c_ins = rng.choice([i for i in instruments if i != style_ins])
@@ -53,12 +56,14 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a SamplerConfig field")
     p.add_argument("--triples", type=int, default=None, help="the first N triples only")
     p.add_argument("--json", help="write the per-triple rows here")
+    p.add_argument("--per-style", type=int, default=2, help="--split train: triples per style instrument (default 2)")
+    p.add_argument("--styles", help="--split train: these style instruments only (comma-separated)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of each clip (default 5)")
     args = p.parse_args()
     grid = parse_grid(" ".join(args.set), method="sampler") if args.set else {}
     cfg = SamplerConfig(duration=args.duration, **{k: v[0] for k, v in grid.items()}).validate()  # a wrong --set stops here
     probe = P.load_probe()
-    triples = (train_triples() if args.split == "train" else E.load_split(args.split))[:args.triples]
+    triples = (train_triples(args.per_style, styles=args.styles.split(",") if args.styles else None) if args.split == "train" else E.load_split(args.split))[:args.triples]
     rows, t0 = [], time.perf_counter()
     for t in triples:
         try:

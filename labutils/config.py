@@ -402,9 +402,11 @@ class SamplerConfig(TransferConfig):
     loop_points: bool = _f(True, "a looped sustain joins where the waveform matches (loop points moved by up to one "
                            "pitch period to the best correlation), as a sampler's loops are made")
     loop_crossfade: float = _f(0.04, "seconds of each loop's crossfade", min=0.001, max=0.2)
-    formant_shift_max: float = _f(7.0, "the most semitones a style note's resonances move with its pitch when it is "
-                                  "resampled; beyond, its spectral envelope stays where the recording had it "
-                                  "(24: it always moves, as on a plain sampler; 0: it never does)", min=0.0, max=48.0)
+    formant_shift_max: float = _f(-1.0, "the most semitones a style note's resonances move with its pitch when it "
+                                  "is resampled; beyond, its spectral envelope stays where the recording had it "
+                                  "(24: it always moves, as on a plain sampler; 0: it never does; -1, auto: 0 when "
+                                  "the style's notes hold, as a bowed or blown instrument's body does not move with "
+                                  "its pitch, 7 when they decay)", min=-1.0, max=48.0)
     tie_semitones: float = _f(0.5, "style notes within this many semitones of the nearest count as ties (then the "
                               "duration decides, then the loudness)", min=0.0, max=12.0)
     isolate: str = _f("auto", "keep only each style note's own partials (a chord's other voices removed): auto "

@@ -120,3 +120,29 @@ def test_loop_points_join_a_held_sine_without_a_dip():
     assert plain.numel() == pointed.numel() == 3 * RATE
     assert worst_dip(plain) < 0.7                   # the out-of-phase splice cancels
     assert worst_dip(pointed) > 0.97                # matched phases: no dip
+
+
+def _held(pitches: list[float], *, seconds: float = 0.5, gap: float = 0.05) -> torch.Tensor:
+    """Blown-like tones: a 30 ms attack, then a steady level (no decay), a 20 ms release, a short gap."""
+    parts = []
+    for p in pitches:
+        f = 440.0 * 2 ** ((p - 69) / 12)
+        t = np.arange(int(seconds * RATE)) / RATE
+        env = np.minimum(1.0, t / 0.03) * np.clip((seconds - t) / 0.02, 0.0, 1.0)
+        parts += [sum(0.6 / k * np.sin(2 * np.pi * k * f * t) for k in range(1, 6)) * env, np.zeros(int(gap * RATE))]
+    return torch.as_tensor(np.concatenate(parts) * 0.5, dtype=torch.float32)
+
+
+def test_formants_stay_put_for_a_held_style_and_follow_seven_semitones_for_a_decaying_one():
+    content = _tones([72, 76], seconds=0.3)  # an octave above the style: the envelope rule applies
+    cfg = SamplerConfig(sample_rate=RATE, duration=1.2, n_fft=512, hop_length=128, device="cpu")
+    held = transfer.solve("sampler", content, _held([60, 64]), cfg, progress=False)
+    decaying = transfer.solve("sampler", content, _tones([60, 64], seconds=0.5), cfg, progress=False)
+    assert held.info["sampler"]["extend"] == "loop" and held.info["sampler"]["formant_shift_max"] == 0.0
+    assert decaying.info["sampler"]["extend"] == "ring" and decaying.info["sampler"]["formant_shift_max"] == 7.0
+    fixed = transfer.solve("sampler", content, _held([60, 64]), SamplerConfig(**{**cfg.__dict__, "formant_shift_max": 24.0}),
+                           progress=False)
+    assert fixed.info["sampler"]["formant_shift_max"] == 24.0
+    # the kept envelope changes the sound: the plain resampled octave has its energy higher up
+    centroid = lambda y: float((torch.fft.rfft(y).abs() * torch.arange(y.numel() // 2 + 1)).sum() / torch.fft.rfft(y).abs().sum())
+    assert centroid(held.audio[0]) < 0.95 * centroid(fixed.audio[0])

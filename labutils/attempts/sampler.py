@@ -32,6 +32,13 @@ from .base import Problem, prepare
 # on the dev split's polyphonic styles, partials alone (width 0.35, floor 0) kept the pitch but the
 # probe no longer heard the instrument; these settings kept both on prelude_piano
 ISOLATE = {"width": 0.7, "floor": 0.3}
+# formant_shift_max=-1 (auto): a style whose notes hold (a bowed or blown instrument: a source
+# through a body whose resonances stay put) keeps its spectral envelope at every shift; one whose
+# notes decay (struck, plucked) lets it follow the first 7 semitones. On the training-piece triples'
+# 10 cello styles (bench/sampler_rules.py --split train --styles cello --per-style 10) keeping it
+# won 0.4 -> 0.8; for every style it lost a vibraphone and a harp (probe 0.77 -> 0.19, pitch 0.08 ->
+# 0.84 off) and won a cello and a flute (--split train, 0 against 7)
+FORMANTS_HELD, FORMANTS_DECAYING = 0.0, 7.0
 FLATTEN_S = 0.15
 # in a note's first SETTLE_S, a pitch more than SETTLE_SEMITONES from the note's own is the tracker
 # still reading the note before (CREPE's path moves 2.4 semitones per 20 ms frame at most): it is
@@ -139,6 +146,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
         x_s = N.harmonic_part(x_s, s_notes.f0, sample_rate=rate, hop_length=s_notes.hop_length, **ISOLATE)
     slope = decay_rate(s_notes)
     decaying = cfg.extend == "ring" or (cfg.extend == "auto" and slope < cfg.decay_db_per_s)
+    formant_free = cfg.formant_shift_max if cfg.formant_shift_max >= 0 else (
+        FORMANTS_DECAYING if slope < cfg.decay_db_per_s else FORMANTS_HELD)
     n_out, hop = x_c.numel(), c_notes.hop_length
     fade = max(2, round(cfg.crossfade * rate))
     loop_fade = max(2, round(cfg.loop_crossfade * rate))
@@ -199,9 +208,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
                 seg = _looped(src, max(a, 0), b, need, loop_fade, period=period if cfg.loop_points else 0.0)
             src = seg
         audio = N.varispeed(src, ratio, n_out=length, start=float(pre_s - pre))
-        if cfg.shift == "resample" and float(curve.abs().max()) > cfg.formant_shift_max:
-            audio = N.keep_formants(audio, ratio, sample_rate=rate, f0=s.hz * ratio,
-                                    free_semitones=cfg.formant_shift_max)
+        if cfg.shift == "resample" and float(curve.abs().max()) > formant_free:
+            audio = N.keep_formants(audio, ratio, sample_rate=rate, f0=s.hz * ratio, free_semitones=formant_free)
         audio = audio.double()
         env = torch.ones(length, dtype=torch.float64)
         env[:fade] = torch.linspace(0, 1, fade, dtype=torch.float64) if pre >= fade else env[:fade]
@@ -271,7 +279,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     note = c_notes.note
     info = {"sampler": {"content": c_notes.summary(), "style": s_notes.summary(), "mapping": mapping,
                         "style_decay_db_per_s": round(slope, 2), "extend": "ring" if decaying else "loop",
-                        "isolated": isolated,
+                        "isolated": isolated, "formant_shift_max": formant_free,
                         "placed": placed, **({"note": note} if note else {})}}
     weights = {"source": "the style clip's own notes (no weights)", **({"note": note} if note else {})}
     return Problem(init=init, loss_fn=None, decode=decode, preview=preview, lr=cfg.lr, weights=weights,
