@@ -61,9 +61,14 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=5.0, help="seconds of each clip (default 5)")
     args = p.parse_args()
     grid = parse_grid(" ".join(args.set), method="sampler") if args.set else {}
-    cfg = SamplerConfig(duration=args.duration, **{k: v[0] for k, v in grid.items()}).validate()  # a wrong --set stops here
+    # a wrong --set stops here, not at every triple
+    cfg = SamplerConfig(duration=args.duration, **{k: v[0] for k, v in grid.items()}).validate()
     probe = P.load_probe()
-    triples = (train_triples(args.per_style, styles=args.styles.split(",") if args.styles else None) if args.split == "train" else E.load_split(args.split))[:args.triples]
+    if args.split == "train":
+        triples = train_triples(args.per_style, styles=args.styles.split(",") if args.styles else None)
+    else:
+        triples = E.load_split(args.split)
+    triples = triples[:args.triples]
     rows, t0 = [], time.perf_counter()
     for t in triples:
         try:

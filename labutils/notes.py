@@ -359,13 +359,14 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
     to where the dip began, and a note whose voiced pitch leaves its settled pitch by more than
     ``split_semitones`` for ``min_duration`` is split there (``backtrack=0``, ``split_semitones=0``:
     neither). A monophonic clip's note whose median pitch lies ``onset_check`` semitones or more
-    (not an octave) from the pitch its onset adds (:func:`onset_pitches`), while ``onset_share``
-    of its voiced frames reach that pitch, takes it (the median of those frames), and its f0 drops
-    the frames that stay away from it: the tracker was still hearing the note before
-    (``onset_check=inf``: never). Polyphonic content: the predominant line's onsets, each note pitched at what its
-    onset adds (:func:`onset_pitches`: an arpeggio's new note, not the held bass the line may
-    follow), ``Notes.f0`` the predominant line, and ``Notes.note`` says so. Results are memoised
-    per clip and settings (``cache``); treat them as read-only.
+    (not an octave) from the pitch its onset adds (:func:`onset_pitches`; not the note before's
+    own pitch, which is its ring), while ``onset_share`` of its voiced frames reach that pitch,
+    takes it (the median of those frames), and its f0 drops the frames that stay away from it:
+    the tracker was still hearing the note before (``onset_check=inf``: never). Polyphonic
+    content: the predominant line's onsets, each note pitched at what its onset adds
+    (:func:`onset_pitches`: an arpeggio's new note, not the held bass the line may follow),
+    ``Notes.f0`` the predominant line, and ``Notes.note`` says so. Results are memoised per clip
+    and settings (``cache``); treat them as read-only.
 
     Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
     """
