@@ -76,8 +76,9 @@ TAIL_DB = 5.0
 # excepted) from the pitch its onset adds (onset_pitches), while at least ONSET_SHARE of its voiced
 # frames reach that pitch, is the tracker still hearing the note before (a harp's ringing string, a
 # legato slur): it takes the onset's pitch, unless that is the note before's own pitch (its ring).
-# Chosen on the training clips: matched notes' pitch accuracy 0.974 -> 0.981 (12 fixed, 1 broken;
-# 0.75 / 0.1 of 0.75-1 semitones x 0-0.3 shares); the benchmark clips, held out: 0.972 -> 0.978
+# Chosen on the training clips by a per-note count (a scratch script, not kept): matched notes' pitch
+# accuracy 0.974 -> 0.981 (12 fixed, 1 broken; 0.75 / 0.1 of 0.75-1 semitones x 0-0.3 shares); the
+# benchmark clips, held out: 0.972 -> 0.978. Per clip: bench/note_rules.py --set onset_check=inf
 ONSET_CHECK = 0.75
 ONSET_SHARE = 0.1
 # a note whose voiced pitch leaves the pitch it settled on (read after SPLIT_SETTLE_S: CREPE's path

@@ -52,27 +52,29 @@ def test_a_style_with_two_notes_still_plays_a_whole_melody():
     assert {p["style_note"] for p in result.info["sampler"]["placed"]} == {0, 1}  # reuse
 
 
-def test_a_style_without_pitched_notes_is_one_clear_error():
-    rng = np.random.default_rng(0)
-    hits = np.zeros(RATE)
-    for k in range(0, RATE, RATE // 4):  # four noise bursts: a drum without pitch
-        n = min(2000, RATE - k)
-        hits[k:k + n] = rng.standard_normal(n) * np.exp(-np.arange(n) / 300)
-    cfg = SamplerConfig(sample_rate=RATE, duration=1.0, n_fft=512, hop_length=128, device="cpu")
-    with pytest.raises(ConfigError, match="mosaic.*caracalla-roebel"):
-        transfer.solve("sampler", _tones([60, 64], seconds=0.4), torch.as_tensor(hits, dtype=torch.float32), cfg,
-                       progress=False)
-
-
-def test_a_content_without_pitched_notes_is_one_clear_error_not_silence():
-    rng = np.random.default_rng(1)
+def _hits(*, seed: int) -> torch.Tensor:
+    """One second of four decaying noise bursts: a drum without pitch."""
+    rng = np.random.default_rng(seed)
     hits = np.zeros(RATE)
     for k in range(0, RATE, RATE // 4):
         n = min(2000, RATE - k)
         hits[k:k + n] = rng.standard_normal(n) * np.exp(-np.arange(n) / 300)
+    return torch.as_tensor(hits, dtype=torch.float32)
+
+
+def test_a_style_without_pitched_notes_is_one_clear_error():
+    hits = _hits(seed=0)
+    cfg = SamplerConfig(sample_rate=RATE, duration=1.0, n_fft=512, hop_length=128, device="cpu")
+    with pytest.raises(ConfigError, match="mosaic.*caracalla-roebel"):
+        transfer.solve("sampler", _tones([60, 64], seconds=0.4), hits, cfg,
+                       progress=False)
+
+
+def test_a_content_without_pitched_notes_is_one_clear_error_not_silence():
+    hits = _hits(seed=1)
     cfg = SamplerConfig(sample_rate=RATE, duration=1.0, n_fft=512, hop_length=128, device="cpu")
     with pytest.raises(ConfigError, match="content clip has no pitched notes.*caracalla-roebel"):
-        transfer.solve("sampler", torch.as_tensor(hits, dtype=torch.float32), _tones([60, 64, 67], seconds=0.3), cfg,
+        transfer.solve("sampler", hits, _tones([60, 64, 67], seconds=0.3), cfg,
                        progress=False)
 
 

@@ -145,9 +145,9 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     if isolated:  # a polyphonic style: each note keeps its own partials, the chord around it goes
         x_s = N.harmonic_part(x_s, s_notes.f0, sample_rate=rate, hop_length=s_notes.hop_length, **ISOLATE)
     slope = decay_rate(s_notes)
-    decaying = cfg.extend == "ring" or (cfg.extend == "auto" and slope < cfg.decay_db_per_s)
-    formant_free = cfg.formant_shift_max if cfg.formant_shift_max >= 0 else (
-        FORMANTS_DECAYING if slope < cfg.decay_db_per_s else FORMANTS_HELD)
+    decays = slope < cfg.decay_db_per_s  # a struck or plucked style, not a held one
+    decaying = cfg.extend == "ring" or (cfg.extend == "auto" and decays)
+    formant_free = cfg.formant_shift_max if cfg.formant_shift_max >= 0 else (FORMANTS_DECAYING if decays else FORMANTS_HELD)
     n_out, hop = x_c.numel(), c_notes.hop_length
     fade = max(2, round(cfg.crossfade * rate))
     loop_fade = max(2, round(cfg.loop_crossfade * rate))
