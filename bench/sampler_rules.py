@@ -29,12 +29,15 @@ from labutils.errors import LabError
 from labutils.sweep import parse_grid
 
 
-def train_triples(n_per_style: int = 2, seed: int = 0, styles: list[str] | None = None) -> list[dict]:
+def train_triples(n_per_style: int = 2, seed: int = 0, styles: list[str] | None = None,
+                  chords: bool = False) -> list[dict]:
     """Triples from the probe's training clips (role "train"), drawn with a fixed seed; ``styles``:
-    those style instruments only."""
+    those style instruments only; ``chords``: the style plays one of the polyphonic pieces (broken
+    chords, a chorale, thirds), the content a monophonic one."""
     clips = A.benchmark_clips(role="train")
     by = {(c["melody"], c["instrument"]): c for c in clips}
     mono = sorted({c["melody"] for c in clips if c["monophonic"]})
+    poly = sorted({c["melody"] for c in clips if not c["monophonic"]})
     instruments = sorted({c["instrument"] for c in clips})
     rng = np.random.default_rng(seed)
     out = []
@@ -43,6 +46,8 @@ def train_triples(n_per_style: int = 2, seed: int = 0, styles: list[str] | None 
             continue
         for _ in range(n_per_style):
             s_mel, c_mel = rng.choice(mono, 2, replace=False)
+            if chords:
+                s_mel = rng.choice(poly)
             c_ins = rng.choice([i for i in instruments if i != style_ins])
             c, s, t = by[(c_mel, c_ins)], by[(s_mel, style_ins)], by[(c_mel, style_ins)]
             out.append({"content": c["path"], "style": s["path"], "truth": t["path"], "monophonic": True,
@@ -58,6 +63,7 @@ def main() -> None:
     p.add_argument("--json", help="write the per-triple rows here")
     p.add_argument("--per-style", type=int, default=2, help="--split train: triples per style instrument (default 2)")
     p.add_argument("--styles", help="--split train: these style instruments only (comma-separated)")
+    p.add_argument("--chords", action="store_true", help="--split train: the style plays a polyphonic piece")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of each clip (default 5)")
     args = p.parse_args()
     grid = parse_grid(" ".join(args.set), method="sampler") if args.set else {}
@@ -65,7 +71,8 @@ def main() -> None:
     cfg = SamplerConfig(duration=args.duration, **{k: v[0] for k, v in grid.items()}).validate()
     probe = P.load_probe()
     if args.split == "train":
-        triples = train_triples(args.per_style, styles=args.styles.split(",") if args.styles else None)
+        triples = train_triples(args.per_style, styles=args.styles.split(",") if args.styles else None,
+                                chords=args.chords)
     else:
         triples = E.load_split(args.split)
     triples = triples[:args.triples]

@@ -296,3 +296,45 @@ def test_the_onset_check_mends_a_rendered_flute_the_tracker_hears_late():
     off = N.evaluate_notes([clip], progress=False, sample_rate=22050, onset_check=math.inf)["clips"][0]
     assert on["pitch_accuracy"] == 1.0 and off["pitch_accuracy"] < 0.95, (on, off)
     assert on["onset_f1"] == off["onset_f1"]  # pitches only: the notes are where they were
+
+
+def test_steadiness_and_a_pool_of_steady_notes():
+    held = _note([60.0] * 20, pitch=60.0)
+    vibrato = _note(list(60.0 + 0.3 * np.sin(np.arange(20.0))), pitch=60.0)
+    switching = _note([60.0] * 10 + [64.0] * 10, pitch=62.0)  # in a chord, the loudest voice changes
+    half = _note([62.0] * 10 + [64.0] * 10, pitch=62.0)
+    assert (held.steadiness, vibrato.steadiness, switching.steadiness, half.steadiness) == (1.0, 1.0, 0.0, 0.5)
+    assert _note([math.nan] * 4, pitch=math.nan).steadiness == 0.0
+
+    def clip(notes):
+        z = np.zeros(1)
+        return N.Notes(notes=notes, sample_rate=RATE, hop_length=220, frame_rate=RATE / 220, f0=z, voiced=z > 0,
+                       loudness=z, periodicity=z, monophonic=False, monophony=0.5, pitch_method="crepe", n_samples=1)
+
+    content = _notes([63.0], [0.1], [0.0])
+    assert N.match_notes(content, clip([held, switching])) == [1]  # nearest in pitch
+    assert N.match_notes(content, clip([held, switching]), min_steady=0.9) == [0]  # the steady one
+    assert N.match_notes(content, clip([switching, half]), min_steady=0.9) == [0]  # none steady: all of them
+
+
+def test_a_note_the_tracker_cannot_follow_takes_its_onset_pitch_and_a_noise_burst_does_not():
+    x = _tones([60, 64, 67], seconds=0.4)
+    # nothing voiced (as CREPE on some of FluidR3's harp notes): every note is pitched at its onset
+    got = N.find_notes(x, sample_rate=RATE, voicing_threshold=1.01, cache=False)
+    assert [round(n.pitch) for n in got.notes] == [60, 64, 67]
+    assert all(np.allclose(n.f0, n.hz) and n.line_pitch == n.pitch for n in got.notes)
+    # ... and says so: the sampler does not choose such a note from a chordal style while it has steady ones
+    assert not any(n.tracked for n in got.notes) and all(n.steadiness == 0.0 for n in got.notes)
+    assert all(n.tracked for n in N.find_notes(x, sample_rate=RATE, cache=False).notes)
+    never = N.find_notes(x, sample_rate=RATE, voicing_threshold=1.01, onset_clarity=math.inf, cache=False)
+    assert len(never.notes) == 3 and not never.pitched()
+    # noise bursts after a tone: the tone has pitch, no burst is given one
+    rng = np.random.default_rng(0)
+    hits = np.zeros(2 * RATE)
+    for s in range(RATE, 2 * RATE - 2000, RATE // 3):
+        hits[s:s + 2000] = rng.standard_normal(2000) * np.exp(-np.arange(2000) / 300)
+    hits[:RATE - 2000] += 0.3 * np.sin(2 * math.pi * 440 * np.arange(RATE - 2000) / RATE)
+    found = N.find_notes(torch.as_tensor(hits, dtype=torch.float32), sample_rate=RATE, cache=False)
+    assert found.has_pitch and found.notes[0].pitched and round(found.notes[0].pitch) == 69
+    late = [n for n in found.notes if n.onset > 0.95]
+    assert late and not any(n.pitched for n in late)

@@ -135,7 +135,7 @@ def _held(pitches: list[float], *, seconds: float = 0.5, gap: float = 0.05) -> t
     return torch.as_tensor(np.concatenate(parts) * 0.5, dtype=torch.float32)
 
 
-def test_formants_stay_put_for_a_held_style_and_follow_seven_semitones_for_a_decaying_one():
+def test_formants_stay_put_for_a_held_style_and_follow_seven_semitones_for_a_decaying_one_all_for_a_chordal_one():
     content = _tones([72, 76], seconds=0.3)  # an octave above the style: the envelope rule applies
     cfg = SamplerConfig(sample_rate=RATE, duration=1.2, n_fft=512, hop_length=128, device="cpu")
     held = transfer.solve("sampler", content, _held([60, 64]), cfg, progress=False)
@@ -145,6 +145,12 @@ def test_formants_stay_put_for_a_held_style_and_follow_seven_semitones_for_a_dec
     fixed = transfer.solve("sampler", content, _held([60, 64]), SamplerConfig(**{**cfg.__dict__, "formant_shift_max": 24.0}),
                            progress=False)
     assert fixed.info["sampler"]["formant_shift_max"] == 24.0
+    # a polyphonic (isolated) style whose notes decay: its resonances move with the pitch, as on a plain sampler
+    chordal = SamplerConfig(**{**cfg.__dict__, "isolate": "on"})
+    iso = transfer.solve("sampler", content, _tones([60, 64], seconds=0.5), chordal, progress=False)
+    assert iso.info["sampler"]["isolated"] and iso.info["sampler"]["formant_shift_max"] == 24.0
+    assert transfer.solve("sampler", content, _held([60, 64]), chordal, progress=False).info["sampler"][
+        "formant_shift_max"] == 0.0
     # the kept envelope changes the sound: the plain resampled octave has its energy higher up
     centroid = lambda y: float((torch.fft.rfft(y).abs() * torch.arange(y.numel() // 2 + 1)).sum() / torch.fft.rfft(y).abs().sum())
     assert centroid(held.audio[0]) < 0.95 * centroid(fixed.audio[0])
