@@ -147,8 +147,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     # a polyphonic style's notes are moved from the pitch of the line heard loudest in them (resampling
     # moves the whole chord); a polyphonic content's notes are played at the pitch each onset adds
     s_notes = N.find_notes(x_s, sample_rate=rate, pitch=cfg.pitch).on_line()
-    # a style note the tracker could not follow (its pitch only what its onset adds) is no sample to move:
-X
+    # a style note the tracker could not follow (its pitch only what its onset adds) is no sample to move: on
+    # the training pieces' chordal styles, playing them cost pitch (--split train --chords: 0.808 without, 0.752 with)
     s_notes = replace(s_notes, notes=[n if n.tracked else replace(n, pitch=math.nan) for n in s_notes.notes])
     pitched = s_notes.pitched()
     if len(pitched) < cfg.min_style_notes or not s_notes.has_pitch:
