@@ -498,7 +498,7 @@ def find_notes(audio: Any, *, sample_rate: int, pitch: str = "crepe", fmin: floa
                     line = f0_nan[on:on + note.f0.size]
                     line = line[np.isfinite(line)]
                     note.line_pitch = float(np.median(69.0 + 12.0 * np.log2(line / 440.0))) if line.size else math.nan
-                note.f0 = np.full(note.f0.size, 440.0 * 2.0 ** ((p - 69.0) / 12.0))
+                note.f0 = np.full(note.f0.size, note.hz)
     out = Notes(notes=notes, sample_rate=int(sample_rate), hop_length=hop, frame_rate=fps, f0=f0_nan,
                 voiced=voiced, loudness=loud, periodicity=per, monophonic=bool(mono), monophony=monophony,
                 pitch_method=pitch, n_samples=n,
@@ -901,7 +901,8 @@ def match_notes(content: Notes, style: Notes, *, tie_semitones: float = 0.5, max
     as ties, broken by duration (the shortest that is at least as long as the content note,
     else the longest) and then by loudness (the louder). Content notes without a pitch, or with
     no style note within ``max_shift`` semitones, get the style note nearest in pitch anyway
-    when there is one (-1 only where the style has no pitched note at all).
+    when there is one (-1 only where the style has no pitched note at all). With ``min_steady``,
+    only style notes whose :attr:`Note.steadiness` reaches it are chosen, while there are any.
 
     Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
     """

@@ -43,8 +43,8 @@ FORMANTS_HELD, FORMANTS_DECAYING = 0.0, 7.0
 # a polyphonic style (isolated) whose notes decay lets its resonances move with the pitch: around a
 # note the chord's other voices remain (at ISOLATE's floor), and the envelope kept from them pulled
 # the note towards them (dev's prelude_flute at formants 0 played about 1.8 semitones flat). On the
-# training pieces' polyphonic styles (bench/sampler_rules.py --split train --chords), together with
-# STEADY_ISOLATED: pitch agreement 0.709 -> 0.741 (chorale_harpsichord 0.38 -> 0.06 off, a
+# training pieces' polyphonic styles (bench/sampler_rules.py --split train --chords), with a steady
+# pool at 0.5: pitch agreement 0.709 -> 0.741 (chorale_harpsichord 0.38 -> 0.06 off, a
 # vibraphone 0.28 -> 0.03); for held ones too, 0.760 but the cello and the oboe lost the probe
 FORMANTS_ISOLATED_DECAYING = 24.0
 # ... and plays only its steady notes (Note.steadiness, the share of the note's line within half a
