@@ -124,6 +124,27 @@ def test_loop_points_join_a_held_sine_without_a_dip():
     assert worst_dip(pointed) > 0.97                # matched phases: no dip
 
 
+def test_a_sustain_shorter_than_two_crossfades_still_loops():
+    """A held note whose sustain is about two crossfades long (a 0.13 s note of a chromatic run under a
+    0.9 s content note) loops with shorter crossfades, with and without loop points, instead of
+    falling silent after the recording."""
+    from labutils.attempts.sampler import _looped
+
+    period = RATE / 349.0
+    t = torch.arange(round(0.13 * RATE), dtype=torch.float64)
+    seg = sum(torch.sin(2 * np.pi * k * t / period) / k for k in range(1, 5))
+    b, fade = seg.numel(), round(0.04 * RATE)
+    level = float(seg.pow(2).mean().sqrt())
+    for a in (b - 2 * fade - 3, b - 2 * fade, b - 2 * fade + 40, b - fade):
+        for p in (0.0, period):
+            y = _looped(seg, a, b, RATE, fade, period=p)
+            assert y.numel() == RATE
+            n = (RATE - b) // 441 * 441  # 10 ms windows after the recording ends
+            tail = y[b:b + n].reshape(-1, 441)
+            quietest = float(tail.pow(2).mean(1).sqrt().min())
+            assert quietest > 0.5 * level, (a, p, quietest / level)
+
+
 def _held(pitches: list[float], *, seconds: float = 0.5, gap: float = 0.05) -> torch.Tensor:
     """Blown-like tones: a 30 ms attack, then a steady level (no decay), a 20 ms release, a short gap."""
     parts = []

@@ -109,14 +109,18 @@ def _looped(seg: torch.Tensor, a: int, b: int, need: int, fade: int, *, period: 
         # where the recording went on from b: what precedes a + fade should match what precedes b
         w = int(round(period))
         ref = seg[b - w:b]
-        lo, hi = max(w, a + fade - w), min(b - 2 * w, a + fade + w)
+        # a moves by at most one period and never so far that the loop gets shorter than two crossfades
+        lo, hi = max(w, a + fade - w), min(b - 2 * w, a + fade + w, b - fade)
         if hi > lo:
             cand = seg[lo - w:hi].unfold(0, w, 1)  # (K, w): the period ending at each candidate
             score = (cand @ ref) / (cand.norm(dim=1) * ref.norm() + 1e-12)
             a = lo + int(torch.argmax(score)) - fade
     out = seg[:b]
     loop = seg[a:b]
-    if loop.numel() <= 2 * fade or need <= out.numel():
+    # a sustain shorter than two crossfades still loops, with shorter crossfades: padding it with
+    # silence played a held note's rest as nothing (a 0.13 s oboe note under a 0.9 s content note)
+    fade = min(fade, (loop.numel() - 1) // 2)
+    if fade < 2 or need <= out.numel():
         return out if out.numel() >= need else torch.nn.functional.pad(out, (0, need - out.numel()))
     ramp = torch.linspace(0, 1, fade, dtype=seg.dtype)
     fin, fout = torch.sin(ramp * math.pi / 2), torch.cos(ramp * math.pi / 2)
