@@ -145,6 +145,23 @@ def test_a_sustain_shorter_than_two_crossfades_still_loops():
             assert quietest > 0.5 * level, (a, p, quietest / level)
 
 
+def test_a_held_style_of_short_notes_plays_long_content_notes_at_their_pitch():
+    """A chromatic run of 0.12 s blown-like notes under 0.9 s content notes: each style note's
+    sustain is shorter than the loop's two crossfades. The loop starts early enough to hold them
+    (it used to start 80 ms in, leaving a loop too short: silence, then a few periods looped at the
+    wrong length, heard as another pitch); the result's CREPE f0 follows the score."""
+    from labutils import metrics as M
+
+    style = _held([64, 65, 66, 67, 68, 69, 70, 71], seconds=0.12, gap=0.01)
+    content = _held([57, 60], seconds=0.9, gap=0.1)
+    cfg = SamplerConfig(sample_rate=RATE, duration=2.0, n_fft=512, hop_length=128, device="cpu")
+    result = transfer.solve("sampler", content, style, cfg, progress=False)
+    assert result.info["sampler"]["extend"] == "loop"
+    score = [[0.05, 0.85, 57, 100], [1.05, 1.85, 60, 100]]
+    pitch = M.f0_against_score(result.audio[0], sample_rate=RATE, notes=score)
+    assert pitch["f0_off_50c"] < 0.1, pitch
+
+
 def _held(pitches: list[float], *, seconds: float = 0.5, gap: float = 0.05) -> torch.Tensor:
     """Blown-like tones: a 30 ms attack, then a steady level (no decay), a 20 ms release, a short gap."""
     parts = []

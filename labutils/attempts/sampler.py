@@ -104,21 +104,22 @@ def _looped(seg: torch.Tensor, a: int, b: int, need: int, fade: int, *, period: 
     continuation (``a + fade``, past the crossfade) best matches the one leading to ``b`` (the
     normalised cross-correlation of one period), so that each splice joins like phases and no
     repetition sounds as a new attack."""
+    # a sustain shorter than two crossfades still loops, with shorter crossfades: padding it with
+    # silence played a held note's rest as nothing (a 0.13 s oboe note under a 0.9 s content note)
+    fade = min(fade, (b - a - 1) // 2)
     if period >= 2.0 and b - a > 4 * period + fade:
         # the crossfade lays seg[a:a + fade] over seg[b - fade:b], and the loop goes on from a + fade
         # where the recording went on from b: what precedes a + fade should match what precedes b
         w = int(round(period))
         ref = seg[b - w:b]
         # a moves by at most one period and never so far that the loop gets shorter than two crossfades
-        lo, hi = max(w, a + fade - w), min(b - 2 * w, a + fade + w, b - fade)
+        lo, hi = max(w, fade, a + fade - w), min(b - 2 * w, a + fade + w, b - fade)
         if hi > lo:
             cand = seg[lo - w:hi].unfold(0, w, 1)  # (K, w): the period ending at each candidate
             score = (cand @ ref) / (cand.norm(dim=1) * ref.norm() + 1e-12)
             a = lo + int(torch.argmax(score)) - fade
     out = seg[:b]
     loop = seg[a:b]
-    # a sustain shorter than two crossfades still loops, with shorter crossfades: padding it with
-    # silence played a held note's rest as nothing (a 0.13 s oboe note under a 0.9 s content note)
     fade = min(fade, (loop.numel() - 1) // 2)
     if fade < 2 or need <= out.numel():
         return out if out.numel() >= need else torch.nn.functional.pad(out, (0, need - out.numel()))
@@ -228,7 +229,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
             else:
                 b = min(src.numel(), sustain_end)
                 period = rate / (s.hz * (2.0 ** (base / 12.0) if cfg.shift == "phase-vocoder" else 1.0))
-                a = min(max(pre_s + round(0.08 * rate), b - round(0.4 * rate)), b - 2 * fade - 1)
+                a = min(max(pre_s + round(0.08 * rate), b - round(0.4 * rate)), b - 2 * loop_fade - 1)
                 seg = _looped(src, max(a, 0), b, need, loop_fade, period=period if cfg.loop_points else 0.0)
             src = seg
         audio = N.varispeed(src, ratio, n_out=length, start=float(pre_s - pre))
