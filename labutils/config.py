@@ -393,8 +393,13 @@ class SamplerConfig(TransferConfig):
     extend: str = _f("auto", "a content note longer than its style note: loop (loop the sustain), ring (let it "
                      "decay on), auto (ring when the style's notes decay, loop when they hold)",
                      choices=("auto", "loop", "ring"))
-    decay_db_per_s: float = _f(-6.0, "auto: style notes falling faster than this (dB/s) count as decaying",
+    decay_db_per_s: float = _f(-6.0, "auto: notes falling faster than this (dB/s) count as decaying (the style's "
+                               "for --extend, the content's for --note-length)",
                                min=-1000.0, max=0.0)
+    note_length: str = _f("auto", "how long each content note is played: offset (until it falls 25 dB below its "
+                          "peak), tail (until it has died away or the next note starts: what a listener hears of a "
+                          "struck note), auto (tail when the content's notes decay, offset when they hold)",
+                          choices=("auto", "offset", "tail"))
     crossfade: float = _f(0.01, "seconds of fade-in before each onset", min=0.001,
                           max=0.2)
     release_max: float = _f(0.3, "longest release (s) after a note's end: the style note's own tail, cut with a "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,31 @@ def test_a_held_style_of_short_notes_plays_long_content_notes_at_their_pitch():
     score = [[0.05, 0.85, 57, 100], [1.05, 1.85, 60, 100]]
     pitch = M.f0_against_score(result.audio[0], sample_rate=RATE, notes=score)
     assert pitch["f0_off_50c"] < 0.1, pitch
+
+
+def test_a_struck_content_note_is_played_until_it_dies_away_not_until_its_offset():
+    """A marimba-like content (1 s notes falling 100 dB/s, 25 dB down after 0.25 s) played by a held
+    style: auto plays each note to its tail (50 dB down, half a second), so the style still sounds at
+    full level 0.3-0.45 s in; offset stops it after a quarter of a second."""
+    t = np.arange(RATE) / RATE
+    content = torch.as_tensor(np.concatenate([
+        sum(0.5 / k * np.sin(2 * np.pi * k * 440.0 * 2 ** ((p - 69) / 12) * t) for k in range(1, 4))
+        * np.exp(-t * 11.5) * np.minimum(1.0, t / 0.003) for p in (64, 67)]), dtype=torch.float32)
+    style = _held([62, 65, 69], seconds=0.6)
+    cfg = SamplerConfig(sample_rate=RATE, duration=2.0, n_fft=512, hop_length=128, device="cpu")
+
+    def level(note_length: str) -> tuple[float, dict]:
+        result = transfer.solve("sampler", content, style, replace(cfg, note_length=note_length), progress=False)
+        y = result.audio[0].double()
+        peak = float(y[: RATE // 4].pow(2).mean().sqrt())
+        late = float(y[RATE * 3 // 10:RATE * 45 // 100].pow(2).mean().sqrt())  # 0.30-0.45 s into the first note
+        return 20 * np.log10(late / peak + 1e-12), result.info["sampler"]
+
+    auto_db, info = level("auto")
+    offset_db, info_off = level("offset")
+    assert info["note_length"] == "tail" and info["content_decay_db_per_s"] < -50
+    assert info_off["note_length"] == "offset"
+    assert auto_db > -6.0 and offset_db < -40.0, (auto_db, offset_db)
 
 
 def _held(pitches: list[float], *, seconds: float = 0.5, gap: float = 0.05) -> torch.Tensor:
