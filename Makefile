@@ -36,7 +36,7 @@ bench-gpu: $(STAMP)
 	PYTHON=$(BIN)/python bench/gpu.sh $(if $(filter 1,$(QUICK)),--quick,)
 
 # Render the quality-benchmark set into data/cache/benchmark/ (or $LABUTILS_BENCHMARK_DIR): FluidR3 GM
-# for the dev/test splits and the probe's training clips, MuseScore General for the test-musescore split
+# for the dev/test splits and the probe's training clips, MuseScore General for the dev-musescore and test-musescore splits
 # (211 MB; 214 s on 2 AMD EPYC cores shared with other jobs, FluidR3 alone took about 20 s);
 # needs `apt-get install fluidsynth fluid-soundfont-gm musescore-general-soundfont`.
 benchmark-data: $(STAMP)

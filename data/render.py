@@ -444,8 +444,9 @@ SUBSET_SMALL = {"instruments": ["piano", "violin", "flute", "trumpet"],
 
 LICENCE = "compositions: public domain; FluidR3_GM soundfont: MIT (Frank Wen)"
 # The second sound source: the benchmark melodies (not the probe's training pieces) on the same
-# instruments through another soundfont, for the split "test-musescore" (the test triples, its clips).
-# Nothing is tuned or trained on it. Debian: musescore-general-soundfont.
+# instruments through another soundfont, for the splits "test-musescore" (the test triples, its clips:
+# nothing is tuned or trained on it) and "dev-musescore" (the dev triples, to tune against a sound the
+# probe never heard). Debian: musescore-general-soundfont.
 SOUNDFONT2 = Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3")
 SOUNDFONT2_NAME = "musescore"
 LICENCE2 = "MuseScore General soundfont: MIT (S. Christian Collins)"
@@ -541,8 +542,8 @@ def second_source_triples(triples):
 def render_benchmark(out, *, subset="full", sr=SR, jobs=2, second=None):
     """Render the benchmark set into ``out`` and write out/catalog.json; returns the catalog.
 
-    ``second``: also render the benchmark melodies with :data:`SOUNDFONT2` (split
-    "test-musescore"); None = when that soundfont is installed."""
+    ``second``: also render the benchmark melodies with :data:`SOUNDFONT2` (splits
+    "dev-musescore" and "test-musescore"); None = when that soundfont is installed."""
     if second is None:
         second = SOUNDFONT2.is_file()
     small = subset == "small"
@@ -596,9 +597,10 @@ def render_benchmark(out, *, subset="full", sr=SR, jobs=2, second=None):
     splits = {s: {"style_instruments": styles[s], "soundfont": SOUNDFONT_NAMES["fluidr3"],
                   "triples": split_triples(styles[s], instruments, melodies, per_style[s])} for s in ("dev", "test")}
     if second:
-        splits[f"test-{SOUNDFONT2_NAME}"] = {"style_instruments": styles["test"],
-                                             "soundfont": SOUNDFONT_NAMES[SOUNDFONT2_NAME],
-                                             "triples": second_source_triples(splits["test"]["triples"])}
+        for s in ("dev", "test"):
+            splits[f"{s}-{SOUNDFONT2_NAME}"] = {"style_instruments": styles[s],
+                                                "soundfont": SOUNDFONT_NAMES[SOUNDFONT2_NAME],
+                                                "triples": second_source_triples(splits[s]["triples"])}
     catalog = {
         "version": BENCH_VERSION, "subset": subset, "sample_rate": sr, "clip_seconds": CLIP_SECONDS,
         "licence": LICENCE + ("; " + LICENCE2 if second else ""),
@@ -621,14 +623,15 @@ def benchmark_main(argv):
     parser.add_argument("--sample-rate", type=int, default=SR)
     parser.add_argument("--jobs", type=int, default=2, help="FluidSynth renders in parallel")
     parser.add_argument("--second-source", choices=["auto", "yes", "no"], default="auto",
-                        help=f"also render the benchmark melodies with {SOUNDFONT2} (split test-{SOUNDFONT2_NAME}); "
+                        help=f"also render the benchmark melodies with {SOUNDFONT2} (splits dev-{SOUNDFONT2_NAME} and "
+                             f"test-{SOUNDFONT2_NAME}); "
                              "auto: when it is installed")
     args = parser.parse_args(argv)
     if args.second_source == "yes" and not SOUNDFONT2.is_file():
         sys.exit(f"{SOUNDFONT2} not found: install it with `sudo apt-get install musescore-general-soundfont`, "
                  f"then run `make benchmark-data` again")
     if args.second_source == "auto" and not SOUNDFONT2.is_file():
-        print(f"note: {SOUNDFONT2} not found, so the split test-{SOUNDFONT2_NAME} is not rendered "
+        print(f"note: {SOUNDFONT2} not found, so the splits dev-{SOUNDFONT2_NAME} and test-{SOUNDFONT2_NAME} are not rendered "
               f"(`sudo apt-get install musescore-general-soundfont`)", file=sys.stderr)
     if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
         missing = "fluidsynth" if shutil.which("fluidsynth") is None else str(SOUNDFONT)
@@ -643,7 +646,8 @@ def benchmark_main(argv):
     print(f"{counts['benchmark']} benchmark clips ({len(cat['instruments'])} instruments x "
           f"{counts['benchmark'] // len(cat['instruments'])} melodies), {counts['train']} probe-training clips, "
           f"{len(cat['splits']['dev']['triples'])} dev / {len(cat['splits']['test']['triples'])} test triples"
-          + (f", {second} clips and {len(cat['splits'][f'test-{SOUNDFONT2_NAME}']['triples'])} test-{SOUNDFONT2_NAME} "
+          + (f", {second} clips and {len(cat['splits'][f'dev-{SOUNDFONT2_NAME}']['triples'])} dev-{SOUNDFONT2_NAME} / "
+             f"{len(cat['splits'][f'test-{SOUNDFONT2_NAME}']['triples'])} test-{SOUNDFONT2_NAME} "
              f"triples from the second soundfont" if second else "")
           + f" -> {out / 'catalog.json'} in {time.perf_counter() - t0:.1f} s")
 

@@ -65,7 +65,7 @@ def benchmark_triples(*, data_dir: Path | str | None = None) -> list[dict[str, s
 # --------------------------------------------------------------------------------------------
 # The rendered quality-benchmark set (issue 12): made on demand by `make benchmark-data`
 # --------------------------------------------------------------------------------------------
-BENCHMARK_SPLITS = ("dev", "test", "test-musescore")  # the last: test's triples through a second soundfont
+BENCHMARK_SPLITS = ("dev", "test", "dev-musescore", "test-musescore")  # the last two: through a second soundfont
 
 
 def benchmark_dir() -> Path:
@@ -106,10 +106,12 @@ def benchmark_clips(*, role: str = "benchmark", root: Path | str | None = None) 
 
 
 def benchmark_set(split: str, *, root: Path | str | None = None) -> list[dict]:
-    """The (content, style, truth) triples of one split, "dev", "test" or "test-musescore", of the rendered set.
+    """The (content, style, truth) triples of one split, "dev", "test", "dev-musescore" or
+    "test-musescore", of the rendered set.
 
-    Test triples' style instruments appear in no dev triple. "test-musescore" holds the test
-    triples rendered with another soundfont (MuseScore General), on which nothing is trained. Each triple is a dict:
+    Test triples' style instruments appear in no dev triple. "dev-musescore" and "test-musescore"
+    hold the dev and test triples rendered with another soundfont (MuseScore General), on which
+    nothing is trained (the first is for tuning, the second for reporting). Each triple is a dict:
     ``content``, ``style``, ``truth`` (paths), ``content_name``, ``style_name``, ``truth_name``,
     ``content_instrument``, ``style_instrument`` (= the truth's), ``content_melody``,
     ``style_melody``, ``monophonic`` (the content melody is one line, so f0 agreement applies),

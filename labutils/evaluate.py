@@ -33,7 +33,7 @@ TABLE_KEYS = ("chroma_to_content", "f0_off_50c", "f0_error_cents", "note_f1", "m
 # the yardstick's columns: success first, then melody kept, then timbre moved
 YARDSTICK_KEYS = ("success", "success_chroma", "probe_style_prob", "chroma_to_content", "f0_off_50c", "f0_error_cents",
                   "note_f1", "logmel_closed_truth", "lsd_to_truth_db", "timbre_gain_truth")
-SPLITS = ("bundled", "dev", "test", "test-musescore")  # the last: the test triples through a second soundfont
+SPLITS = ("bundled", "dev", "test", "dev-musescore", "test-musescore")  # the last two: through a second soundfont
 
 
 @dataclass
@@ -225,8 +225,9 @@ def _write_csv(path: Path, scores: dict[str, dict[str, float]]) -> None:
 
 
 def load_split(split: str) -> list[dict[str, Any]]:
-    """The triples of a split: "bundled" (data/catalog.json) or "dev"/"test"/"test-musescore" of the
-    rendered set (the last: the test triples rendered with the MuseScore General soundfont).
+    """The triples of a split: "bundled" (data/catalog.json) or "dev"/"test"/"dev-musescore"/
+    "test-musescore" of the rendered set (the last two: the dev and test triples rendered with the
+    MuseScore General soundfont).
 
     Notebook: notebooks/04_compare.ipynb
     """
@@ -294,7 +295,7 @@ def quality_benchmark(
     """The quality benchmark: :func:`compare` on every triple of a split, with calibration rows.
 
     ``split``: "bundled" (the 12 triples in data/catalog.json, the default), or "dev"/"test"/
-    "test-musescore" of the rendered set (`make benchmark-data`), which are scored with the
+    "dev-musescore"/"test-musescore" of the rendered set (`make benchmark-data`), which are scored with the
     instrument probe too; ``limit`` keeps the first N triples. Returns mean scores per row
     (attempts, then the four calibration rows) and the folder holding every triple's report plus
     summary.md / .csv / .json, whose table the README's quality section reproduces, and

@@ -81,8 +81,9 @@ def test_second_soundfont_split_has_the_test_triples_and_their_scores(small_set:
     if not Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3").is_file():
         pytest.skip("the MuseScore General soundfont is missing: apt-get install musescore-general-soundfont")
     test, second = A.benchmark_set("test", root=small_set), A.benchmark_set("test-musescore", root=small_set)
-    assert len(second) == len(test)
-    for a, b in zip(test, second):
+    dev, dev2 = A.benchmark_set("dev", root=small_set), A.benchmark_set("dev-musescore", root=small_set)
+    assert len(second) == len(test) and len(dev2) == len(dev) > 0
+    for a, b in list(zip(test, second)) + list(zip(dev, dev2)):
         assert b["truth_name"] == a["truth_name"] + "_musescore" and b["style_instrument"] == a["style_instrument"]
         assert b["content_notes"] == a["content_notes"] and b["truth_notes"] == a["truth_notes"]
         x, y = (A.load(t["truth"], sample_rate=SR, duration=SECONDS) for t in (a, b))
