@@ -416,6 +416,9 @@ class SamplerConfig(TransferConfig):
                               "duration decides, then the loudness)", min=0.0, max=12.0)
     isolate: str = _f("auto", "keep only each style note's own partials (a chord's other voices removed): auto "
                       "(when the style is polyphonic), on or off", choices=("auto", "on", "off"))
+    check_pitch: int = _f(3, "after placing every note, listen to the result (CREPE) and give a content note "
+                          "that sounds off its pitch (under 80 % of its frames within 50 cents) the best of this "
+                          "many style notes, each heard alone; 1: no check", min=1, max=12)
     min_style_notes: int = _f(1, "pitched notes the style clip needs; fewer is the error naming the attempts that "
                               "take any texture", min=1, max=1000)
 

@@ -188,6 +188,36 @@ def test_a_struck_content_note_is_played_until_it_dies_away_not_until_its_offset
     assert auto_db > -6.0 and offset_db < -40.0, (auto_db, offset_db)
 
 
+def test_the_pitch_check_replaces_a_style_note_whose_pitch_was_misread():
+    """A style note the note layer took for E4 while it plays F4 (set by hand in the memoised
+    analysis) would play the content's E4 a semitone sharp. Without the check it does; with it,
+    CREPE hears the placed note off pitch and the next style note by the same rules, D4 moved up
+    two semitones, plays it instead."""
+    from labutils import metrics as M
+
+    content = _tones([64, 64], seconds=0.4)
+    style = _tones([60, 62, 65, 69], seconds=0.5)
+    found = N.find_notes(style, sample_rate=RATE)
+    assert [round(n.pitch) for n in found.notes] == [60, 62, 65, 69]
+    try:
+        found.notes[2].pitch -= 1.0  # F4 read as E4
+        cfg = SamplerConfig(sample_rate=RATE, duration=1.0, n_fft=512, hop_length=128, device="cpu", flatten=False)
+        score = [[0.0, 0.4, 64, 100], [0.45, 0.85, 64, 100]]
+        off = {}
+        for check in (1, 3):
+            result = transfer.solve("sampler", content, style, replace(cfg, check_pitch=check), progress=False)
+            placed = result.info["sampler"]["placed"]
+            off[check] = M.f0_against_score(result.audio[0], sample_rate=RATE, notes=score)["f0_off_50c"]
+            if check == 1:
+                assert [p["style_note"] for p in placed] == [2, 2] and not any("checked" in p for p in placed)
+            else:
+                assert [p["style_note"] for p in placed] == [1, 1] and all("checked" in p for p in placed)
+                assert result.info["sampler"]["mapping"] == [1, 1]
+        assert off[1] > 0.6 and off[3] < 0.2, off
+    finally:
+        N._MEMO.clear()
+
+
 def _held(pitches: list[float], *, seconds: float = 0.5, gap: float = 0.05) -> torch.Tensor:
     """Blown-like tones: a 30 ms attack, then a steady level (no decay), a 20 ms release, a short gap."""
     parts = []

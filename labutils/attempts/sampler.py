@@ -8,7 +8,9 @@ nearest in pitch (:func:`labutils.notes.match_notes`), moved to the content note
 hardware sampler; a phase vocoder as the option), fitted to the content note's length (shorter:
 cut and faded with at most the style's own release; longer: a decaying instrument rings on, a
 sustaining one loops its sustain) at the content note's level, and overlap-added with a short
-fade-in at the content's exact onset. Nothing is optimised: the lab's loop runs one step per
+fade-in at the content's exact onset. After the last note the result is heard as a whole
+(CREPE): a note played off its pitch is played by the best of a few style notes instead, when
+that sounds closer both alone and in place. Nothing is optimised: the lab's loop runs one step per
 content note through ``Problem.update``, so progress, Stop, callbacks and run folders work as
 for every attempt.
 
@@ -53,6 +55,15 @@ FORMANTS_ISOLATED_DECAYING = 24.0
 # ran from C4 to E4). --split train --chords: 0 -> 0.5/0.7/0.85/0.95, success 0.391 -> 0.391/0.435/
 # 0.478/0.478, pitch agreement 0.709 -> 0.741/0.755/0.760/0.804 (with the formants above)
 STEADY_ISOLATED = 0.9
+# the pitch check (--check-pitch): a placed note with fewer than CHECK_SHARE of its frames within
+# CHECK_CENTS of the content's pitch is re-tried, and another style note replaces it when, heard alone,
+# it has CHECK_GAIN more of its frames on pitch than the first choice heard alone
+CHECK_SHARE, CHECK_CENTS, CHECK_GAIN = 0.8, 50.0, 0.1
+MAX_SHIFT = 24.0  # semitones: match_notes' max_shift
+# the check's CREPE reads every 40 ms (half the note layer's frames), and a candidate is heard for
+# 0.4 s after its first SETTLE_S: a pair with every note checked (dev's furelise_harp in the style of
+# prelude_flute) took 3.0 s with 20 ms frames and whole candidates
+CHECK_HOP_S, CHECK_WINDOW_S = 0.04, 0.4
 FLATTEN_S = 0.15
 # in a note's first SETTLE_S, a pitch more than SETTLE_SEMITONES from the note's own is the tracker
 # still reading the note before (CREPE's path moves 2.4 semitones per 20 ms frame at most): it is
@@ -140,7 +151,8 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     ``step`` (1-based) into it and returns ``style`` = semitones the chosen style note moved,
     ``content`` = the content note's length over the style note's (above 1: looped or rung on),
     ``total`` = their sum, each ``(B,)`` (beta is unused: every copy is the same); ``steps`` is
-    the number of content notes. ``decode`` is the buffer; ``preview`` its spectrogram.
+    the number of content notes, and the last step also runs the pitch check (``check_pitch``).
+    ``decode`` is the buffer; ``preview`` its spectrogram.
     A style without pitched notes raises one :class:`ConfigError` naming the attempts that take it.
 
     Notebook: notebooks/07_timbre_lives_in_the_notes.ipynb
@@ -163,7 +175,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     if not c_notes.pitched():
         raise ConfigError(NO_MELODY.format(found=f"{len(c_notes)} notes, none pitched; periodicity {c_notes.monophony:.2f}"))
     isolated = cfg.isolate == "on" or (cfg.isolate == "auto" and not s_notes.monophonic)
-    mapping = N.match_notes(c_notes, s_notes, tie_semitones=cfg.tie_semitones,
+    mapping = N.match_notes(c_notes, s_notes, tie_semitones=cfg.tie_semitones, max_shift=MAX_SHIFT,
                             min_steady=STEADY_ISOLATED if isolated else 0.0)
     if isolated:  # a polyphonic style: each note keeps its own partials, the chord around it goes
         x_s = N.harmonic_part(x_s, s_notes.f0, sample_rate=rate, hop_length=s_notes.hop_length, **ISOLATE)
@@ -188,10 +200,11 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     order = list(range(len(c_notes)))
     placed: list[dict] = []
 
-    def render(i: int) -> tuple[int, torch.Tensor, float, float]:
-        """Content note ``i`` played by its style note: (first output sample, audio, shift, stretch)."""
+    def render(i: int, j: int | None = None) -> tuple[int, torch.Tensor, float, float]:
+        """Content note ``i`` played by style note ``j`` (its match by default): (first output sample,
+        audio, shift, stretch)."""
         c = c_notes[i]
-        j = mapping[i]
+        j = mapping[i] if j is None else j
         if j < 0 or not c.pitched:
             return 0, torch.zeros(0), 0.0, 0.0
         s = s_notes[j]
@@ -287,6 +300,12 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
         return torch.as_tensor(2.0 ** (-d / 12.0), dtype=ratio.dtype)
 
     init = torch.zeros(batch, n_out, device=device)
+    sounded: dict[int, tuple[int, torch.Tensor]] = {}  # content note -> (first sample, audio) as placed
+
+    def add(param: torch.Tensor, start: int, audio: torch.Tensor, sign: float = 1.0) -> None:
+        lo, hi = max(0, start), min(n_out, start + audio.numel())
+        if hi > lo:
+            param[:, lo:hi] += sign * audio[lo - start:hi - start].to(param.device)
 
     def update(param: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         if step > len(order):  # a content clip without notes: one silent step
@@ -295,14 +314,110 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
         i = order[step - 1]
         start, audio, shift, stretch = render(i)
         if audio.numel():
-            lo, hi = max(0, start), min(n_out, start + audio.numel())
-            if hi > lo:
-                param[:, lo:hi] += audio[lo - start:hi - start].to(param.device)
+            add(param, start, audio)
+            sounded[i] = (start, audio)
             placed.append({"content_note": i, "style_note": mapping[i], "semitones": round(shift, 2),
                            "stretch": round(stretch, 2)})
+        if step == len(order) and cfg.check_pitch > 1 and sounded:
+            recheck(param)
         v = torch.full((batch,), shift, device=param.device)
         w = torch.full((batch,), stretch, device=param.device)
         return {"total": v + w, "content": w, "style": v}
+
+    def on_pitch(audio: torch.Tensor, spans: list[tuple[int, int]], frames: int | None = None) -> list[float]:
+        """For each (content note, sample where it starts in ``audio``): the share of the note's frames
+        (after its first SETTLE_S, to its offset or for ``frames``) where CREPE, every CHECK_HOP_S,
+        hears ``audio`` within CHECK_CENTS of the content note's pitch curve (unvoiced frames count,
+        as in the yardstick's pitch score)."""
+        f0, _ = N.crepe_pitch(audio.float(), sample_rate=rate, hop_length=hop, **{**N.CREPE, "hop_seconds": CHECK_HOP_S})
+        out = []
+        for i, at in spans:
+            c = c_notes[i]
+            want = c.f0.copy()
+            # the curve as played: a frame more than 2 semitones from the note's pitch is a glitch, not a bend
+            want[~np.isfinite(want) | (np.abs(12.0 * np.log2(np.where(want > 0, want, c.hz) / c.hz)) > 2.0)] = c.hz
+            first = at // hop
+            k = np.arange(settle_c, want.size if frames is None else min(want.size, settle_c + frames))
+            k = k[first + k < f0.size]
+            if k.size == 0:
+                out.append(1.0)
+                continue
+            cents = 1200.0 * np.abs(np.log2(np.maximum(f0[first + k], 1e-3) / want[k]))
+            out.append(float(np.mean(cents <= CHECK_CENTS)))
+        return out
+
+    def recheck(param: torch.Tensor) -> None:
+        """Each placed note the result plays off its pitch gets the style note, of its match and the next
+        ``check_pitch - 1`` by the same rules, that CREPE hears closest to the content's pitch on its own
+        (all candidates heard in one pass, 50 ms of silence apart)."""
+        notes_in = sorted(sounded)
+        shares = on_pitch(param[0].detach().float().cpu(), [(i, round(c_notes[i].onset * rate)) for i in notes_in])
+        wrong = [i for i, sh in zip(notes_in, shares) if sh < CHECK_SHARE]
+        if not wrong:
+            return
+        gap = torch.zeros(round(0.05 * rate))
+        lead, window = round(0.02 * rate), max(1, round(CHECK_WINDOW_S * c_notes.frame_rate))
+        pieces, spans, tried = [], [], []
+        at = 0
+        for i in wrong:
+            taken, options = set(), []
+            j = mapping[i]
+            while j >= 0 and len(options) < cfg.check_pitch:
+                options.append(j)
+                taken.add(j)
+                rest = replace(s_notes, notes=[replace(n, pitch=math.nan) if k in taken else n
+                                               for k, n in enumerate(s_notes.notes)])
+                j = N.match_notes(replace(c_notes, notes=[c_notes[i]]), rest, tie_semitones=cfg.tie_semitones,
+                                  max_shift=MAX_SHIFT, min_steady=STEADY_ISOLATED if isolated else 0.0)[0]
+                if j in taken:
+                    break
+            for j in options:
+                start, audio, shift, stretch = (*sounded[i], 0.0, 0.0) if j == mapping[i] else render(i, j)
+                onset_at = round(c_notes[i].onset * rate) - start
+                lo = max(0, onset_at - lead)  # each candidate heard from just before its onset for CHECK_WINDOW_S
+                piece = audio[lo:onset_at + settle_c * hop + window * hop].float()
+                pieces += [piece, gap]
+                spans.append((i, at + onset_at - lo))
+                tried.append((i, j, start, audio, shift, stretch))
+                at += piece.numel() + gap.numel()
+        heard = on_pitch(torch.cat(pieces), spans, frames=window)
+        swapped = {}
+        for i in wrong:
+            rows = [(h, t) for h, t in zip(heard, tried) if t[0] == i]
+            own, first_shift = rows[0][0], abs(c_notes[i].pitch - s_notes[mapping[i]].pitch)
+            # a replacement moves no further than match_notes' two octaves, or than the first choice did
+            rows = rows[:1] + [r for r in rows[1:] if r[1][4] <= max(MAX_SHIFT, first_shift) + 0.5]
+            best_h, (_, j, start, audio, shift, stretch) = max(rows, key=lambda r: r[0])
+            if j != mapping[i] and best_h >= own + CHECK_GAIN:
+                row = next(p for p in placed if p["content_note"] == i)
+                swapped[i] = (sounded[i], mapping[i], dict(row))
+                add(param, *sounded[i], sign=-1.0)
+                add(param, start, audio)
+                sounded[i] = (start, audio)
+                mapping[i] = j
+                row.update({"style_note": j, "semitones": round(shift, 2), "stretch": round(stretch, 2),
+                            "checked": f"{own:.2f} -> {best_h:.2f} of its frames on pitch, heard alone"})
+        if not swapped:
+            return
+        # heard alone is not heard in place: a replacement the result does not play closer to the content's
+        # pitch than before (its neighbours' tails, the chord around it) is undone
+        # (and CREPE's path through the whole result may move around it: when the notes' mean share falls,
+        # every replacement is undone)
+        again = on_pitch(param[0].detach().float().cpu(), [(i, round(c_notes[i].onset * rate)) for i in notes_in])
+        before, after = dict(zip(notes_in, shares)), dict(zip(notes_in, again))
+        worse = float(np.mean(again)) < float(np.mean(shares))
+        for i, (old, j_old, was) in swapped.items():
+            row = next(p for p in placed if p["content_note"] == i)
+            now = after[i]
+            if worse or now <= before[i]:
+                add(param, *sounded[i], sign=-1.0)
+                add(param, *old)
+                sounded[i], mapping[i] = old, j_old
+                row.clear()
+                row.update({**was, "checked": f"kept: another style note made it {before[i]:.2f} -> {now:.2f} in place"
+                            + (", and the notes' mean fell" if worse else "")})
+            else:
+                row["checked"] += f"; {before[i]:.2f} -> {now:.2f} in place"
 
     def decode(param: torch.Tensor) -> torch.Tensor:
         return param
