@@ -347,9 +347,12 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
         return out
 
     def recheck(param: torch.Tensor) -> None:
-        """Each placed note the result plays off its pitch gets the style note, of its match and the next
-        ``check_pitch - 1`` by the same rules, that CREPE hears closest to the content's pitch on its own
-        (all candidates heard in one pass, 50 ms of silence apart)."""
+        """Each placed note the result plays off its pitch (under CHECK_SHARE of its frames) gets the style
+        note, of its match and the next ``check_pitch - 1`` by the same rules (within MAX_SHIFT, or the
+        match's own shift), that CREPE hears closest to the content's pitch on its own, when that is
+        CHECK_GAIN closer than the match (all candidates heard in one pass, 50 ms of silence apart).
+        A second pass over the result undoes each replacement not heard closer in place, and all of
+        them when the notes' mean share fell. ``placed`` rows say what was checked."""
         notes_in = sorted(sounded)
         shares = on_pitch(param[0].detach().float().cpu(), [(i, round(c_notes[i].onset * rate)) for i in notes_in])
         wrong = [i for i, sh in zip(notes_in, shares) if sh < CHECK_SHARE]
