@@ -59,7 +59,7 @@ STEADY_ISOLATED = 0.9
 # CHECK_CENTS of the content's pitch is re-tried, and another style note replaces it when, heard alone,
 # it has CHECK_GAIN more of its frames on pitch than the first choice heard alone
 CHECK_SHARE, CHECK_CENTS, CHECK_GAIN = 0.8, 50.0, 0.1
-MAX_SHIFT = 24.0  # semitones: match_notes' max_shift
+MAX_SHIFT = 24.0  # semitones: the farthest the check moves a replacement (unless the first choice moved further)
 # the check's CREPE reads every 40 ms (half the note layer's frames), and a candidate is heard for
 # 0.4 s after its first SETTLE_S: a pair with every note checked (dev's furelise_harp in the style of
 # prelude_flute) took 3.0 s with 20 ms frames and whole candidates
@@ -175,7 +175,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
     if not c_notes.pitched():
         raise ConfigError(NO_MELODY.format(found=f"{len(c_notes)} notes, none pitched; periodicity {c_notes.monophony:.2f}"))
     isolated = cfg.isolate == "on" or (cfg.isolate == "auto" and not s_notes.monophonic)
-    mapping = N.match_notes(c_notes, s_notes, tie_semitones=cfg.tie_semitones, max_shift=MAX_SHIFT,
+    mapping = N.match_notes(c_notes, s_notes, tie_semitones=cfg.tie_semitones,
                             min_steady=STEADY_ISOLATED if isolated else 0.0)
     if isolated:  # a polyphonic style: each note keeps its own partials, the chord around it goes
         x_s = N.harmonic_part(x_s, s_notes.f0, sample_rate=rate, hop_length=s_notes.hop_length, **ISOLATE)
@@ -371,7 +371,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
                 rest = replace(s_notes, notes=[replace(n, pitch=math.nan) if k in taken else n
                                                for k, n in enumerate(s_notes.notes)])
                 j = N.match_notes(replace(c_notes, notes=[c_notes[i]]), rest, tie_semitones=cfg.tie_semitones,
-                                  max_shift=MAX_SHIFT, min_steady=STEADY_ISOLATED if isolated else 0.0)[0]
+                                  min_steady=STEADY_ISOLATED if isolated else 0.0)[0]
                 if j in taken:
                     break
             for j in options:
@@ -388,7 +388,7 @@ def build(content: torch.Tensor, style: torch.Tensor, cfg: SamplerConfig,
         for i in wrong:
             rows = [(h, t) for h, t in zip(heard, tried) if t[0] == i]
             own, first_shift = rows[0][0], abs(c_notes[i].pitch - s_notes[mapping[i]].pitch)
-            # a replacement moves no further than match_notes' two octaves, or than the first choice did
+            # a replacement moves no further than two octaves, or than the first choice did
             rows = rows[:1] + [r for r in rows[1:] if r[1][4] <= max(MAX_SHIFT, first_shift) + 0.5]
             best_h, (_, j, start, audio, shift, stretch) = max(rows, key=lambda r: r[0])
             if j != mapping[i] and best_h >= own + CHECK_GAIN:
